@@ -1,0 +1,45 @@
+"""Production defaults for ``gunicorn wsgi:app``; GUNICORN_CMD_ARGS overrides any of them."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from dotenv import load_dotenv
+
+load_dotenv()
+
+_port = os.environ.get("PORT", "").strip()
+# Hosting platforms hand the port in PORT and expect every interface; else stay local.
+bind = [f"0.0.0.0:{_port}"] if _port else ["127.0.0.1:8000"]
+
+# Threads suit a gateway that mostly waits on Zoho; two processes use both cores.
+worker_class = "gthread"
+workers = 2
+threads = 8
+# A request may wait for a renewal (one Zoho call, 15 s timeout) and then a send.
+timeout = 60
+graceful_timeout = 30
+keepalive = 5
+# Load the app once in the master: a bad setting stops gunicorn at once instead of every
+# worker failing in a loop. Timed work starts per worker, after the fork (post_worker_init).
+preload_app = True
+accesslog = None
+errorlog = "-"
+
+
+def post_worker_init(worker: Any) -> None:
+    from mailer import start_background
+
+    worker.mailer_scheduler = start_background(worker.wsgi)
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    scheduler = getattr(worker, "mailer_scheduler", None)
+    if scheduler is not None:
+        scheduler.shutdown(wait=False)
+
+
+# gunicorn 25+ opens a control socket in ~/.gunicorn; one fixed path per user breaks several
+# gateways (or test servers) on one host, and the gateway does not use it.
+control_socket_disable = True

@@ -1,0 +1,225 @@
+"""First-time setup: Zoho's consent flow, from a single-use state to a stored connection."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from mailer.clock import Clock
+from mailer.errors import Forbidden, GatewayError, InvalidRequest, NotReady, UpstreamError
+from mailer.store import Account, Store
+from mailer.tokens import RenewalPolicy, fingerprint
+from mailer.zoho_accounts import (
+    DATA_CENTRES,
+    ReauthorizationRequired,
+    TokenEndpointError,
+    ZohoAccounts,
+    mail_host_for,
+    normalise_server,
+)
+from mailer.zoho_mail import MailError, ZohoMail, choose_account
+
+log = logging.getLogger(__name__)
+
+# A consent flow must come back within this long (Zoho's own codes live 2 minutes).
+STATE_LIFETIME_SECONDS = 600
+START_AGAIN = "start again at /api/email/auth"
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ConsentStart:
+    """Where to send the browser, and the nonce that binds the flow to that browser."""
+
+    url: str
+    browser_nonce: str
+
+
+@dataclass(frozen=True)
+class Connected:
+    """The outcome of a finished consent flow, for the page that shows it once."""
+
+    account: Account
+    refresh_token: str
+    accounts_url: str
+    mail_api_url: str
+    env_lines: tuple[str, ...]
+
+
+class ConsentFlow:
+    """Starts and finishes Zoho's consent flow for the one configured OAuth client."""
+
+    def __init__(
+        self,
+        *,
+        connection_id: str,
+        accounts_url: str,
+        api_domain: str,
+        account_id: str | None,
+        from_address: str | None,
+        store: Store,
+        accounts: ZohoAccounts,
+        mail: ZohoMail,
+        clock: Clock,
+        policy: RenewalPolicy,
+    ) -> None:
+        self._connection_id = connection_id
+        self._accounts_url = accounts_url
+        self._api_domain = api_domain
+        self._account_id = account_id
+        self._from_address = from_address
+        self._store = store
+        self._accounts = accounts
+        self._mail = mail
+        self._clock = clock
+        self._policy = policy
+
+    def start(self) -> ConsentStart:
+        state = secrets.token_urlsafe(32)
+        nonce = secrets.token_urlsafe(32)
+        now = self._clock.now()
+        self._store.add_oauth_state(
+            _digest(state), _digest(nonce), now + STATE_LIFETIME_SECONDS, now
+        )
+        log.info(
+            "consent flow started; it must come back before the state expires in %d s",
+            STATE_LIFETIME_SECONDS,
+        )
+        return ConsentStart(self._accounts.authorize_url(self._accounts_url, state), nonce)
+
+    def finish(self, params: Mapping[str, str], browser_nonce: str | None) -> Connected:
+        """Check the state, exchange the code at a trusted accounts server, store the connection."""
+        self._take_state(params.get("state"), browser_nonce)
+        if params.get("error"):
+            raise InvalidRequest(
+                f"Zoho did not grant access ({params['error'][:100]}); {START_AGAIN}",
+                code="consent_denied",
+            )
+        code = params.get("code")
+        if not code:
+            raise InvalidRequest(
+                f"Zoho sent no authorisation code; {START_AGAIN}", code="missing_code"
+            )
+        accounts_url = self._trusted_server(params.get("accounts-server"))
+        mail_api_url = self._mail_api_for(accounts_url)
+        try:
+            grant = self._accounts.exchange_code(accounts_url, code)
+        except ReauthorizationRequired as exc:
+            raise InvalidRequest(
+                f"Zoho refused the authorisation code ({exc.reason}); {START_AGAIN}",
+                code="code_rejected",
+            ) from exc
+        except TokenEndpointError as exc:
+            raise UpstreamError(
+                f"Zoho's token endpoint failed ({exc.reason}); {START_AGAIN}"
+            ) from exc
+        if grant.refresh_token is None:
+            raise UpstreamError(
+                f"Zoho granted no refresh token (offline access refused?); {START_AGAIN}",
+                code="no_refresh_token",
+            )
+        try:
+            accounts = self._mail.accounts(mail_api_url, grant.access_token)
+        except MailError as exc:
+            raise UpstreamError(
+                f"could not read the mailbox from Zoho Mail ({exc.reason})"
+            ) from exc
+        account = choose_account(
+            accounts, account_id=self._account_id, from_address=self._from_address
+        )
+        if account is None:
+            raise NotReady(
+                "the Zoho user who consented has no mailbox matching ZOHO_ACCOUNT_ID / "
+                f"ZOHO_FROM_ADDRESS; {START_AGAIN} as the right user",
+                code="account_not_found",
+            )
+        now = self._clock.now()
+        self._store.replace_connection(
+            self._connection_id,
+            refresh_token=grant.refresh_token,
+            accounts_url=accounts_url,
+            mail_api_url=mail_api_url,
+            account=account,
+            access_token=grant.access_token,
+            access_expires_at=now + grant.expires_in_seconds,
+            next_renewal_at=self._policy.next_renewal(now, grant.expires_in_seconds),
+            now=now,
+        )
+        log.info(
+            "connected mailbox %s (account %s) at %s with refresh token %s",
+            account.primary_address,
+            account.account_id,
+            accounts_url,
+            fingerprint(grant.refresh_token),
+        )
+        return Connected(
+            account=account,
+            refresh_token=grant.refresh_token,
+            accounts_url=accounts_url,
+            mail_api_url=mail_api_url,
+            env_lines=self._env_lines(grant.refresh_token, accounts_url, mail_api_url, account),
+        )
+
+    def _take_state(self, state: str | None, browser_nonce: str | None) -> None:
+        if not state:
+            raise InvalidRequest(f"the callback has no state; {START_AGAIN}", code="missing_state")
+        record = self._store.take_oauth_state(
+            _digest(state), _digest(browser_nonce or ""), self._clock.now()
+        )
+        if record is None:
+            raise InvalidRequest(
+                f"this state was not issued by this gateway (forged or mistyped); {START_AGAIN}",
+                code="invalid_state",
+            )
+        if record.used_at is not None:
+            raise InvalidRequest(
+                f"this state was already used; {START_AGAIN}", code="state_replayed"
+            )
+        if browser_nonce is None or record.browser_hash != _digest(browser_nonce):
+            raise Forbidden(
+                "this consent flow was started in another browser; finish it where it began, "
+                f"or {START_AGAIN}",
+                code="state_wrong_browser",
+            )
+        if self._clock.now() > record.expires_at:
+            raise InvalidRequest(f"this consent flow expired; {START_AGAIN}", code="state_expired")
+
+    def _trusted_server(self, server: str | None) -> str:
+        """The accounts server to exchange the code at: Zoho's own or the configured one only."""
+        if not server:
+            return self._accounts_url
+        wanted = normalise_server(server)
+        if wanted == normalise_server(self._accounts_url):
+            return self._accounts_url
+        if wanted in DATA_CENTRES:
+            return wanted
+        log.warning("refused a callback naming an accounts server that is not Zoho's")
+        raise InvalidRequest(
+            "the accounts-server in the callback is not one of Zoho's accounts servers; "
+            "the code was not exchanged",
+            field="accounts-server",
+            code="untrusted_accounts_server",
+        )
+
+    def _mail_api_for(self, accounts_url: str) -> str:
+        if normalise_server(accounts_url) == normalise_server(self._accounts_url):
+            return self._api_domain
+        host = mail_host_for(accounts_url)
+        if host is None:  # pragma: no cover - _trusted_server admits only known servers
+            raise GatewayError("no Mail API host is known for that data centre")
+        return host
+
+    def _env_lines(
+        self, refresh_token: str, accounts_url: str, mail_api_url: str, account: Account
+    ) -> tuple[str, ...]:
+        lines = [f"ZOHO_REFRESH_TOKEN={refresh_token}"]
+        if accounts_url != self._accounts_url:
+            lines += [f"ZOHO_ACCOUNTS_URL={accounts_url}", f"ZOHO_API_DOMAIN={mail_api_url}"]
+        lines.append(f"ZOHO_ACCOUNT_ID={account.account_id}")
+        return tuple(lines)

@@ -1,0 +1,267 @@
+"""Sending through Zoho Mail: a valid token, the mailbox's account, the payload, one retry on 401."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, TypeVar
+
+from mailer.clock import Clock, utc_iso
+from mailer.errors import (
+    GatewayError,
+    InvalidRequest,
+    NotReady,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamTimeout,
+)
+from mailer.messages import OutgoingMessage
+from mailer.receipts import Readiness, Receipt
+from mailer.store import Account, Connection
+from mailer.tokens import REAUTH_HINT, TokenService
+from mailer.zoho_mail import (
+    MailError,
+    MailRejected,
+    MailThrottled,
+    MailTimeout,
+    MailTokenRejected,
+    UploadedAttachment,
+    ZohoMail,
+    choose_account,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Zoho error codes that mean the gateway built a wrong request, not the caller.
+GATEWAY_FAULT_CODES = frozenset(
+    {
+        "EXTRA_KEY_FOUND_IN_JSON",
+        "EXTRA_PARAM_FOUND",
+        "URL_RULE_NOT_CONFIGURED",
+        "PATTERN_NOT_MATCHED",
+        "INVALID_TICKET",
+        "INVALID_OAUTHSCOPE",
+    }
+)
+# A sender unknown to the cached send-as list triggers a fresh look-up at most this often.
+ACCOUNT_REFRESH_SECONDS = 60
+# How long a caller is asked to wait after Zoho throttled us.
+THROTTLE_RETRY_AFTER_SECONDS = 60
+
+
+class ConnectionStore(Protocol):
+    def connection(self, connection_id: str) -> Connection | None: ...
+
+    def save_account(self, connection_id: str, account: Account) -> None: ...
+
+
+class Locks(Protocol):
+    def hold(self, name: str) -> AbstractContextManager[None]: ...
+
+
+def zoho_payload(
+    message: OutgoingMessage, sender: str, uploaded: list[UploadedAttachment]
+) -> dict[str, Any]:
+    """The send request's JSON, with only the keys Zoho documents (it rejects any other)."""
+    payload: dict[str, Any] = {
+        "fromAddress": sender,
+        "toAddress": ",".join(message.to),
+        "subject": message.subject,
+        "content": message.body,
+        "mailFormat": "html" if message.is_html else "plaintext",
+    }
+    if message.cc:
+        payload["ccAddress"] = ",".join(message.cc)
+    if message.bcc:
+        payload["bccAddress"] = ",".join(message.bcc)
+    if uploaded:
+        payload["attachments"] = [
+            {
+                "storeName": a.store_name,
+                "attachmentPath": a.attachment_path,
+                "attachmentName": a.attachment_name,
+            }
+            for a in uploaded
+        ]
+    return payload
+
+
+def as_gateway_error(exc: MailError) -> GatewayError:
+    """What the caller is told when Zoho Mail failed."""
+    if isinstance(exc, MailTimeout):
+        return UpstreamTimeout(f"Zoho Mail did not answer in time: {exc.reason}")
+    if isinstance(exc, MailThrottled):
+        return NotReady(
+            f"Zoho Mail is throttling this mailbox: {exc.reason}; try again later",
+            code="zoho_throttled",
+            retry_after_seconds=THROTTLE_RETRY_AFTER_SECONDS,
+        )
+    if isinstance(exc, MailTokenRejected):
+        return UpstreamError(
+            f"Zoho Mail refused a freshly renewed access token: {exc.reason}",
+            code="zoho_token_rejected",
+        )
+    if isinstance(exc, MailRejected):
+        caller_can_fix = exc.error_code not in GATEWAY_FAULT_CODES
+        return UpstreamRejected(
+            f"Zoho Mail rejected the message: {exc.reason}",
+            zoho_error_code=exc.error_code,
+            zoho_status=exc.status or 400,
+            caller_can_fix=caller_can_fix,
+        )
+    return UpstreamError(f"Zoho Mail failed: {exc.reason}")
+
+
+class ZohoTransport:
+    """Sends each message through Zoho Mail for the configured connection."""
+
+    def __init__(
+        self,
+        *,
+        connection_id: str,
+        store: ConnectionStore,
+        tokens: TokenService,
+        mail: ZohoMail,
+        locks: Locks,
+        clock: Clock,
+        account_id: str | None,
+        default_sender: str | None,
+    ) -> None:
+        self._connection_id = connection_id
+        self._store = store
+        self._tokens = tokens
+        self._mail = mail
+        self._locks = locks
+        self._clock = clock
+        self._account_id = account_id
+        self._default_sender = default_sender.lower() if default_sender else None
+        self._account_checked_at = float("-inf")
+
+    def send(self, message: OutgoingMessage, message_id: str) -> Receipt:
+        try:
+            account = self.account()
+            sender = self._sender(message, account)
+            uploaded: list[UploadedAttachment] = []
+            if message.attachments:
+                files = [(a.filename, a.content, a.content_type) for a in message.attachments]
+                uploaded = self._with_token(
+                    lambda c, token: self._mail.upload_attachments(
+                        c.mail_api_url, token, account.account_id, files
+                    )
+                )
+            payload = zoho_payload(message, sender, uploaded)
+            sent = self._with_token(
+                lambda c, token: self._mail.send(c.mail_api_url, token, account.account_id, payload)
+            )
+        except MailError as exc:
+            raise as_gateway_error(exc) from exc
+        return Receipt(id=message_id, zoho_message_id=sent.message_id, mail_id=sent.mail_id)
+
+    def account(self, *, refresh: bool = False) -> Account:
+        """The mailbox to send from: looked up once (single flight) and kept in the store."""
+        connection = self._connection()
+        if connection.account is not None and not refresh:
+            return connection.account
+        with self._locks.hold(f"account-{self._connection_id}"):
+            connection = self._connection()
+            if connection.account is not None and not refresh:
+                return connection.account
+            accounts = self._with_token(lambda c, token: self._mail.accounts(c.mail_api_url, token))
+            self._account_checked_at = self._clock.now()
+            account = choose_account(
+                accounts,
+                account_id=self._account_id or connection.account_id,
+                from_address=self._default_sender,
+            )
+            if account is None:
+                raise NotReady(
+                    "the connected Zoho user has no mailbox matching ZOHO_ACCOUNT_ID / "
+                    "ZOHO_FROM_ADDRESS; check them, or reconnect at /api/email/auth",
+                    code="account_not_found",
+                )
+            self._store.save_account(self._connection_id, account)
+            log.info(
+                "sending from Zoho account %s (%s)", account.account_id, account.primary_address
+            )
+            return account
+
+    def readiness(self) -> Readiness:
+        connection = self._store.connection(self._connection_id)
+        now = self._clock.now()
+        details: dict[str, Any] = {"transport": "zoho", "dry_run": False}
+        if connection is None or connection.refresh_token is None:
+            return Readiness(False, f"no Zoho mailbox is connected: {REAUTH_HINT}", details)
+        details.update(
+            {
+                "mailbox": connection.primary_address,
+                "account_id": connection.account_id,
+                "send_as": list(connection.send_as),
+                "accounts_server": connection.accounts_url,
+                "mail_api": connection.mail_api_url,
+                "token_expires_at": utc_iso(connection.access_expires_at),
+                "next_renewal_at": utc_iso(connection.next_renewal_at),
+                "last_renewal": {
+                    "outcome": connection.last_renewal_outcome,
+                    "at": utc_iso(connection.last_renewal_at),
+                },
+            }
+        )
+        if connection.needs_reauth:
+            return Readiness(
+                False,
+                f"Zoho no longer accepts the stored refresh token "
+                f"({connection.last_renewal_outcome}): {REAUTH_HINT}",
+                details,
+            )
+        if connection.seconds_left(now) > 0:
+            return Readiness(True, "connected; a valid access token is held", details)
+        if connection.renewal_failures == 0 or connection.renewal_due(now):
+            return Readiness(True, "connected; a token will be renewed on the next send", details)
+        return Readiness(
+            False,
+            f"Zoho's token endpoint is failing ({connection.last_renewal_outcome}); "
+            f"next try at {utc_iso(connection.next_renewal_at)}",
+            details,
+        )
+
+    def _connection(self) -> Connection:
+        connection = self._store.connection(self._connection_id)
+        if connection is None or connection.refresh_token is None:
+            raise NotReady(f"no Zoho mailbox is connected: {REAUTH_HINT}", code="not_connected")
+        return connection
+
+    def _sender(self, message: OutgoingMessage, account: Account) -> str:
+        sender = message.sender or self._default_sender or account.primary_address
+        if sender in account.send_as:
+            return sender
+        if self._clock.now() - self._account_checked_at >= ACCOUNT_REFRESH_SECONDS:
+            # The admin may have added an alias since the list was cached.
+            account = self.account(refresh=True)
+            if sender in account.send_as:
+                return sender
+        if message.sender is None:
+            raise NotReady(
+                f"ZOHO_FROM_ADDRESS {sender} is not a send-as address of the mailbox "
+                f"{account.primary_address}",
+                code="sender_not_allowed",
+            )
+        raise InvalidRequest(
+            f"{sender} is not a send-as address of this mailbox; allowed: "
+            + ", ".join(account.send_as),
+            field="from",
+            code="sender_not_allowed",
+        )
+
+    def _with_token(self, call: Callable[[Connection, str], T]) -> T:
+        """Call Zoho with the current token; on 401, renew once (single flight) and retry once."""
+        connection = self._connection()
+        token = self._tokens.access_token(self._connection_id)
+        try:
+            return call(connection, token)
+        except MailTokenRejected:
+            log.info("Zoho Mail refused the access token; renewing once and retrying")
+            token = self._tokens.renew_after_rejection(self._connection_id, token)
+            return call(self._connection(), token)

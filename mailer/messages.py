@@ -1,0 +1,248 @@
+"""What a send request means and how it is validated; knows neither Flask nor Zoho."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.policy import default as default_policy
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+
+from mailer.errors import InvalidRequest
+
+# Zoho's cap on recipients of one message (to + cc + bcc), paid plans.
+MAX_RECIPIENTS = 150
+MAX_SUBJECT_CHARS = 998
+MAX_ATTACHMENTS = 50
+KNOWN_FIELDS = frozenset({"to", "cc", "bcc", "from", "subject", "html", "text", "attachments"})
+# C0 controls and DEL; a CR or LF in a header is how header injection starts.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_CONTENT_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$")
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content: bytes
+    content_type: str
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A validated message: addresses as RFC 5322 strings, one body, decoded attachments."""
+
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    bcc: tuple[str, ...]
+    sender: str | None
+    subject: str
+    html: str | None
+    text: str | None
+    attachments: tuple[Attachment, ...] = ()
+
+    @property
+    def body(self) -> str:
+        """The one body Zoho takes: the HTML when there is one."""
+        return self.html if self.html is not None else (self.text or "")
+
+    @property
+    def is_html(self) -> bool:
+        return self.html is not None
+
+    @property
+    def recipient_count(self) -> int:
+        return len(self.to) + len(self.cc) + len(self.bcc)
+
+
+def _fail(field: str, code: str, message: str) -> InvalidRequest:
+    return InvalidRequest(message, field=field, code=code)
+
+
+def _check_text(field: str, value: str, what: str) -> None:
+    if _CONTROL.search(value):
+        raise _fail(
+            field, "header_injection", f"{what} must not contain line breaks or control characters"
+        )
+
+
+def _addr_spec(field: str, raw: str) -> str:
+    """A validated, normalised addr-spec (no DNS look-up)."""
+    try:
+        checked = validate_email(raw, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise _fail(
+            field, "invalid_address", f"{raw!r} is not a valid email address: {exc}"
+        ) from exc
+    return str(checked.normalized)
+
+
+def parse_addresses(field: str, value: object) -> tuple[Address, ...]:
+    """One address, a comma-separated string, or a list of either; each ``addr`` or ``Name <addr>``."""
+    if isinstance(value, str):
+        items = [value]
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        items = value
+    else:
+        raise _fail(field, "invalid_type", f"{field} must be a string or a list of strings")
+    addresses: list[Address] = []
+    for item in items:
+        _check_text(field, item, "an address")
+        if not item.strip():
+            raise _fail(field, "invalid_address", f"{field} holds an empty address")
+        try:
+            header = default_policy.header_factory(field, item)
+            groups = header.groups
+        except Exception as exc:  # the stdlib parser raises IndexError and others on junk
+            raise _fail(
+                field, "invalid_address", f"{item[:200]!r} is not a valid address list"
+            ) from exc
+        if header.defects or not groups or any(g.display_name is not None for g in groups):
+            raise _fail(field, "invalid_address", f"{item[:200]!r} is not a valid address list")
+        for group in groups:
+            for address in group.addresses:
+                spec = _addr_spec(field, address.addr_spec)
+                name = address.display_name or ""
+                _check_text(field, name, "a display name")
+                addresses.append(Address(display_name=name, addr_spec=spec))
+        if len(addresses) > MAX_RECIPIENTS:
+            break
+    return tuple(addresses)
+
+
+def _optional_addresses(body: dict[str, Any], field: str) -> tuple[str, ...]:
+    value = body.get(field)
+    if value is None or value == [] or value == "":
+        return ()
+    return tuple(str(a) for a in parse_addresses(field, value))
+
+
+def _sender(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _fail("from", "invalid_type", "from must be a string")
+    addresses = parse_addresses("from", value)
+    if len(addresses) != 1:
+        raise _fail("from", "invalid_address", "from must be exactly one address")
+    if addresses[0].display_name:
+        raise _fail(
+            "from",
+            "display_name_not_supported",
+            "Zoho sends with the display name set for this address in Zoho Mail; "
+            "give the bare address in from",
+        )
+    return addresses[0].addr_spec.lower()
+
+
+def _body_text(body: dict[str, Any], field: str) -> str | None:
+    value = body.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _fail(field, "invalid_type", f"{field} must be a string")
+    return value or None
+
+
+def _attachments(value: object) -> tuple[Attachment, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise _fail("attachments", "invalid_type", "attachments must be a list of objects")
+    if len(value) > MAX_ATTACHMENTS:
+        raise _fail("attachments", "too_many_attachments", f"at most {MAX_ATTACHMENTS} attachments")
+    result = []
+    for index, item in enumerate(value):
+        field = f"attachments[{index}]"
+        if not isinstance(item, dict):
+            raise _fail(field, "invalid_type", f"{field} must be an object")
+        unknown = set(item) - {"filename", "content", "content_type"}
+        if unknown:
+            raise _fail(
+                f"{field}.{sorted(unknown)[0]}",
+                "unknown_field",
+                f"{field} has an unknown key {sorted(unknown)[0]!r}",
+            )
+        filename = item.get("filename")
+        if not isinstance(filename, str) or not filename.strip():
+            raise _fail(f"{field}.filename", "missing_filename", f"{field} needs a file name")
+        _check_text(f"{field}.filename", filename, "a file name")
+        if "/" in filename or "\\" in filename or len(filename) > 255:
+            raise _fail(
+                f"{field}.filename",
+                "invalid_filename",
+                "a file name must not hold a path and must be at most 255 characters",
+            )
+        content = item.get("content")
+        if not isinstance(content, str):
+            raise _fail(
+                f"{field}.content", "invalid_type", f"{field}.content must be a base64 string"
+            )
+        try:
+            data = base64.b64decode(content, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise _fail(
+                f"{field}.content", "invalid_base64", f"{field}.content is not valid base64"
+            ) from exc
+        content_type = item.get("content_type", "application/octet-stream")
+        if not isinstance(content_type, str) or not _CONTENT_TYPE.match(content_type):
+            raise _fail(
+                f"{field}.content_type",
+                "invalid_content_type",
+                f"{field}.content_type must be a MIME type such as application/pdf",
+            )
+        result.append(Attachment(filename.strip(), data, content_type.lower()))
+    return tuple(result)
+
+
+def parse_send_request(body: object) -> OutgoingMessage:
+    """Validate a decoded JSON send request; raises InvalidRequest naming the field at fault."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("the request body must be a JSON object", code="invalid_body")
+    unknown = sorted(set(body) - KNOWN_FIELDS)
+    if unknown:
+        raise _fail(
+            unknown[0],
+            "unknown_field",
+            f"unknown field {unknown[0]!r}; known fields: {', '.join(sorted(KNOWN_FIELDS))}",
+        )
+    if body.get("to") in (None, "", []):
+        raise _fail("to", "missing_field", "to is required: one or more recipient addresses")
+    to = tuple(str(a) for a in parse_addresses("to", body["to"]))
+    cc = _optional_addresses(body, "cc")
+    bcc = _optional_addresses(body, "bcc")
+    if len(to) + len(cc) + len(bcc) > MAX_RECIPIENTS:
+        raise _fail(
+            "to",
+            "too_many_recipients",
+            f"at most {MAX_RECIPIENTS} recipients in to, cc and bcc together (Zoho's cap)",
+        )
+    subject = body.get("subject")
+    if subject is None:
+        raise _fail("subject", "missing_field", "subject is required")
+    if not isinstance(subject, str):
+        raise _fail("subject", "invalid_type", "subject must be a string")
+    if not subject.strip():
+        raise _fail("subject", "missing_field", "subject must not be empty")
+    _check_text("subject", subject, "the subject")
+    if len(subject) > MAX_SUBJECT_CHARS:
+        raise _fail(
+            "subject", "subject_too_long", f"subject is over {MAX_SUBJECT_CHARS} characters"
+        )
+    html = _body_text(body, "html")
+    text = _body_text(body, "text")
+    if html is None and text is None:
+        raise _fail("text", "missing_body", "give the message body in html or text")
+    return OutgoingMessage(
+        to=to,
+        cc=cc,
+        bcc=bcc,
+        sender=_sender(body.get("from")),
+        subject=subject,
+        html=html,
+        text=text,
+        attachments=_attachments(body.get("attachments")),
+    )

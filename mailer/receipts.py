@@ -1,0 +1,44 @@
+"""What a transport answers: the receipt of a send, and whether a send would be attempted now."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from mailer.messages import OutgoingMessage
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A message the transport handed on."""
+
+    id: str
+    zoho_message_id: str | None
+    mail_id: str | None
+    dry_run: bool = False
+
+    def body(self) -> dict[str, Any]:
+        answer: dict[str, Any] = {
+            "id": self.id,
+            "status": "sent",
+            "zoho_message_id": self.zoho_message_id,
+            "mail_id": self.mail_id,
+        }
+        if self.dry_run:
+            answer["dry_run"] = True
+        return answer
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """``ready`` when a send would be attempted now; ``reason`` says what to do otherwise."""
+
+    ready: bool
+    reason: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Transport(Protocol):
+    def send(self, message: OutgoingMessage, message_id: str) -> Receipt: ...
+
+    def readiness(self) -> Readiness: ...

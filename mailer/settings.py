@@ -1,0 +1,226 @@
+"""Frozen settings read from an environment mapping; every bad variable is reported at once."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
+
+DEFAULT_ACCOUNTS_URL = "https://accounts.zoho.com"
+DEFAULT_API_DOMAIN = "https://mail.zoho.com"
+DEFAULT_REDIRECT_URI = "http://localhost:8000/api/email/callback"
+
+Transport = Literal["zoho", "outbox"]
+
+
+class SettingsError(Exception):
+    """One or more settings are missing or invalid; ``problems`` names each by variable."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``count`` calls in any window of ``window_seconds``."""
+
+    count: int
+    window_seconds: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the gateway is configured with; built by ``from_env`` or directly in tests."""
+
+    transport: Transport = "outbox"
+    zoho_client_id: str | None = None
+    zoho_client_secret: str | None = None
+    zoho_redirect_uri: str = DEFAULT_REDIRECT_URI
+    zoho_refresh_token: str | None = None
+    zoho_accounts_url: str = DEFAULT_ACCOUNTS_URL
+    zoho_api_domain: str = DEFAULT_API_DOMAIN
+    zoho_account_id: str | None = None
+    zoho_from_address: str | None = None
+    refresh_lead_seconds: int = 600
+    refresh_retry_seconds: int = 60
+    refresh_buffer_seconds: int = 300
+    zoho_timeout_seconds: float = 15.0
+    rate_limits: tuple[RateLimit, ...] = (RateLimit(30, 60),)
+    api_keys: tuple[str, ...] = ()
+    admin_key: str | None = None
+    db_path: str = "instance/mailer.sqlite3"
+    outbox_dir: str = "instance/outbox"
+    max_request_mb: int = 25
+    connection_id: str = "default"
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every configured secret, for log and response checks."""
+        values = (self.zoho_client_secret, self.zoho_refresh_token, self.admin_key, *self.api_keys)
+        return tuple(v for v in values if v)
+
+
+_UNITS = {"second": 1, "minute": 60, "hour": 3600}
+
+
+def parse_rate_limits(text: str) -> tuple[RateLimit, ...]:
+    """Parse ``N/second;N/minute;N/hour`` (or ``off``) into limits; raises ValueError."""
+    text = text.strip()
+    if text.lower() == "off":
+        return ()
+    limits: list[RateLimit] = []
+    for part in text.split(";"):
+        count_text, _, unit = part.strip().partition("/")
+        if unit.strip().lower() not in _UNITS or not count_text.strip().isdigit():
+            raise ValueError(f"{part.strip()!r} is not N/second, N/minute or N/hour")
+        count = int(count_text)
+        if count < 1:
+            raise ValueError(f"{part.strip()!r} must allow at least one call")
+        limits.append(RateLimit(count, _UNITS[unit.strip().lower()]))
+    return tuple(limits)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(value: str) -> str | None:
+    """Why ``value`` is not a usable upstream base URL, or None when it is."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an absolute http(s) URL"
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        return "must use https (plain http is allowed only for loopback test servers)"
+    if parts.query or parts.fragment:
+        return "must not carry a query or fragment"
+    return None
+
+
+class _Reader:
+    """Reads variables one by one and collects every problem instead of stopping at the first."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        self.problems: list[str] = []
+
+    def text(self, name: str) -> str | None:
+        value = self.environ.get(name, "").strip()
+        return value or None
+
+    def integer(self, name: str, default: int, *, minimum: int) -> int:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            self.problems.append(f"{name}: {raw!r} is not a whole number")
+            return default
+        if value < minimum:
+            self.problems.append(f"{name}: must be at least {minimum}, got {value}")
+        return value
+
+    def number(self, name: str, default: float, *, minimum: float) -> float:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            self.problems.append(f"{name}: {raw!r} is not a number")
+            return default
+        if not value >= minimum:
+            self.problems.append(f"{name}: must be at least {minimum}, got {raw}")
+        return value
+
+    def url(self, name: str, default: str) -> str:
+        value = (self.text(name) or default).rstrip("/")
+        problem = check_base_url(value)
+        if problem:
+            self.problems.append(f"{name}: {problem}")
+        return value
+
+
+def from_env(environ: Mapping[str, str]) -> Settings:
+    """Build Settings from environment variables; raises SettingsError listing every problem."""
+    read = _Reader(environ)
+    client_id = read.text("ZOHO_CLIENT_ID")
+    transport_raw = (read.text("MAILER_TRANSPORT") or ("zoho" if client_id else "outbox")).lower()
+    transport: Transport = "outbox"
+    if transport_raw == "zoho":
+        transport = "zoho"
+    elif transport_raw != "outbox":
+        read.problems.append(f"MAILER_TRANSPORT: {transport_raw!r} is not 'zoho' or 'outbox'")
+
+    redirect_uri = read.text("ZOHO_REDIRECT_URI") or DEFAULT_REDIRECT_URI
+    redirect = urlsplit(redirect_uri)
+    if redirect.scheme not in ("http", "https") or not redirect.hostname:
+        read.problems.append("ZOHO_REDIRECT_URI: must be an absolute http(s) URL")
+
+    rate_text = read.text("ZOHO_RATE_LIMITS") or "30/minute"
+    try:
+        rate_limits = parse_rate_limits(rate_text)
+    except ValueError as exc:
+        read.problems.append(f"ZOHO_RATE_LIMITS: {exc}")
+        rate_limits = ()
+
+    api_keys = tuple(
+        k.strip() for k in (read.text("MAILER_API_KEYS") or "").split(",") if k.strip()
+    )
+    settings = Settings(
+        transport=transport,
+        zoho_client_id=client_id,
+        zoho_client_secret=read.text("ZOHO_CLIENT_SECRET"),
+        zoho_redirect_uri=redirect_uri,
+        zoho_refresh_token=read.text("ZOHO_REFRESH_TOKEN"),
+        zoho_accounts_url=read.url("ZOHO_ACCOUNTS_URL", DEFAULT_ACCOUNTS_URL),
+        zoho_api_domain=read.url("ZOHO_API_DOMAIN", DEFAULT_API_DOMAIN),
+        zoho_account_id=read.text("ZOHO_ACCOUNT_ID"),
+        zoho_from_address=read.text("ZOHO_FROM_ADDRESS"),
+        refresh_lead_seconds=read.integer("ZOHO_REFRESH_LEAD_SECONDS", 600, minimum=1),
+        refresh_retry_seconds=read.integer("ZOHO_REFRESH_RETRY_SECONDS", 60, minimum=1),
+        refresh_buffer_seconds=read.integer("ZOHO_REFRESH_BUFFER_SECONDS", 300, minimum=0),
+        zoho_timeout_seconds=read.number("ZOHO_TIMEOUT_SECONDS", 15.0, minimum=0.1),
+        rate_limits=rate_limits,
+        api_keys=api_keys,
+        admin_key=read.text("MAILER_ADMIN_KEY"),
+        db_path=read.text("MAILER_DB") or "instance/mailer.sqlite3",
+        outbox_dir=read.text("MAILER_OUTBOX_DIR") or "instance/outbox",
+        max_request_mb=read.integer("MAILER_MAX_REQUEST_MB", 25, minimum=1),
+    )
+    if settings.zoho_account_id is not None and not settings.zoho_account_id.isdigit():
+        read.problems.append("ZOHO_ACCOUNT_ID: must be Zoho's numeric account id")
+    if transport == "zoho":
+        read.problems.extend(_zoho_problems(settings))
+    if read.problems:
+        raise SettingsError(read.problems)
+    return settings
+
+
+def _zoho_problems(settings: Settings) -> list[str]:
+    """What the zoho transport needs that is missing."""
+    problems = []
+    if not settings.zoho_client_id:
+        problems.append("ZOHO_CLIENT_ID: required by the zoho transport")
+    if not settings.zoho_client_secret:
+        problems.append("ZOHO_CLIENT_SECRET: required by the zoho transport")
+    if not settings.api_keys:
+        problems.append(
+            "MAILER_API_KEYS: required by the zoho transport, so that only your apps can send "
+            "from your mailbox (comma-separated; generate one with "
+            "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+        )
+    if not settings.zoho_refresh_token and not settings.admin_key:
+        problems.append(
+            "ZOHO_REFRESH_TOKEN or MAILER_ADMIN_KEY: set the refresh token, or an admin key "
+            "to connect a mailbox at /api/email/auth"
+        )
+    return problems

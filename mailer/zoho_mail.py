@@ -1,0 +1,225 @@
+"""Zoho Mail's REST API: the account lookup, attachment upload and send, with its errors classified.
+
+Errors come in Zoho's envelope ``{"data": {"errorCode": ...}, "status": {"code": n}}``:
+
+MailError
+├── MailTokenRejected   401 INVALID_OAUTHTOKEN: renew the token once and retry once
+├── MailThrottled       429 or a throttle errorCode: pause, do not fail the message
+├── MailRejected        any other 4xx: the request itself is wrong; carries errorCode
+└── MailUnavailable     5xx, connection error, unreadable reply: transient
+    └── MailTimeout     no answer within the timeout
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from mailer.store import Account
+from mailer.zoho_http import ZohoSession, json_body
+
+THROTTLE_CODES = frozenset({"URL_ROLLING_THROTTLES_LIMIT_EXCEEDED", "THROTTLES_LIMIT_EXCEEDED"})
+
+
+class MailError(Exception):
+    """Zoho Mail did not do what we asked; ``reason`` is safe to log and show."""
+
+    def __init__(self, reason: str, *, status: int | None = None, error_code: str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.error_code = error_code
+
+
+class MailTokenRejected(MailError):
+    """The access token was refused (expired, revoked or superseded)."""
+
+
+class MailThrottled(MailError):
+    """Zoho asked us to slow down."""
+
+
+class MailRejected(MailError):
+    """Zoho refused this request; sending it again will not help."""
+
+
+class MailUnavailable(MailError):
+    """Zoho failed or could not be reached; worth retrying."""
+
+
+class MailTimeout(MailUnavailable):
+    """Zoho did not answer within the timeout."""
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """Zoho's ids for a message it accepted."""
+
+    message_id: str | None
+    mail_id: str | None
+
+
+@dataclass(frozen=True)
+class UploadedAttachment:
+    """A file in Zoho's store, ready to be referenced by a message."""
+
+    store_name: str
+    attachment_path: str
+    attachment_name: str
+
+
+class ZohoOAuth(requests.auth.AuthBase):
+    """Zoho's authorization header: ``Zoho-oauthtoken <token>``."""
+
+    def __init__(self, access_token: str) -> None:
+        self._access_token = access_token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Zoho-oauthtoken {self._access_token}"
+        return request
+
+
+def _envelope_error(response: requests.Response, body: dict[str, Any] | None) -> MailError:
+    """Classify a reply that is not a success."""
+    status = response.status_code
+    data = body.get("data") if body else None
+    error_code = data.get("errorCode") if isinstance(data, dict) else None
+    error_code = error_code if isinstance(error_code, str) else None
+    more = data.get("moreInfo") if isinstance(data, dict) else None
+    reason = f"Zoho Mail answered HTTP {status}" + (f" {error_code}" if error_code else "")
+    if isinstance(more, str) and more:
+        reason += f" ({more[:200]})"
+    if status == 401 or error_code == "INVALID_OAUTHTOKEN":
+        return MailTokenRejected(reason, status=status, error_code=error_code)
+    if status == 429 or (error_code is not None and error_code in THROTTLE_CODES):
+        return MailThrottled(reason, status=status, error_code=error_code)
+    if 400 <= status < 500:
+        return MailRejected(reason, status=status, error_code=error_code)
+    return MailUnavailable(reason, status=status, error_code=error_code)
+
+
+def _status_ok(response: requests.Response, body: dict[str, Any] | None) -> bool:
+    if response.status_code not in (200, 201) or body is None:
+        return False
+    status = body.get("status")
+    code = status.get("code") if isinstance(status, dict) else None
+    return str(code) in ("200", "201")
+
+
+def _as_id(value: object) -> str | None:
+    """Zoho's ids arrive as strings or bare numbers; keep them as strings."""
+    if isinstance(value, bool) or value is None:
+        return None
+    return str(value) if isinstance(value, str | int) else None
+
+
+def parse_accounts(data: object) -> list[Account]:
+    """The mailboxes in a ``GET /api/accounts`` reply, each with its send-as addresses."""
+    accounts = []
+    for entry in data if isinstance(data, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        account_id = _as_id(entry.get("accountId"))
+        primary = entry.get("primaryEmailAddress") or entry.get("mailboxAddress")
+        if account_id is None or not isinstance(primary, str):
+            continue
+        send_as: list[str] = []
+        for detail in entry.get("sendMailDetails") or []:
+            address = detail.get("fromAddress") if isinstance(detail, dict) else None
+            enabled = detail.get("status", True) if isinstance(detail, dict) else False
+            if isinstance(address, str) and str(enabled).lower() != "false":
+                send_as.append(address.lower())
+        if primary.lower() not in send_as:
+            send_as.insert(0, primary.lower())
+        accounts.append(Account(account_id, primary.lower(), tuple(send_as)))
+    return accounts
+
+
+def choose_account(
+    accounts: Sequence[Account], *, account_id: str | None, from_address: str | None
+) -> Account | None:
+    """The configured account, else the one that may send as the configured sender, else the first."""
+    if account_id is not None:
+        return next((a for a in accounts if a.account_id == account_id), None)
+    if from_address is not None:
+        wanted = from_address.lower()
+        return next((a for a in accounts if wanted in a.send_as), None)
+    return accounts[0] if accounts else None
+
+
+class ZohoMail:
+    """Client of Zoho Mail's API; the base URL and token are per connection, so each call names them."""
+
+    def __init__(self, session: ZohoSession) -> None:
+        self._session = session
+
+    def accounts(self, base_url: str, access_token: str) -> list[Account]:
+        """Every mailbox the token's user can send from."""
+        body = self._call("GET", f"{base_url}/api/accounts", access_token)
+        return parse_accounts(body.get("data"))
+
+    def upload_attachments(
+        self,
+        base_url: str,
+        access_token: str,
+        account_id: str,
+        files: Sequence[tuple[str, bytes, str]],
+    ) -> list[UploadedAttachment]:
+        """Upload (filename, content, content type) files in one multipart request."""
+        body = self._call(
+            "POST",
+            f"{base_url}/api/accounts/{account_id}/messages/attachments",
+            access_token,
+            params={"uploadType": "multipart"},
+            files=[("attach", (name, content, kind)) for name, content, kind in files],
+        )
+        data = body.get("data")
+        entries = data if isinstance(data, list) else [data]
+        uploaded = []
+        for entry in entries:
+            if not isinstance(entry, dict):
+                raise MailUnavailable("Zoho's upload reply has no attachment entry")
+            names = (
+                entry.get("storeName"),
+                entry.get("attachmentPath"),
+                entry.get("attachmentName"),
+            )
+            if not all(isinstance(n, str | int) for n in names):
+                raise MailUnavailable("Zoho's upload reply lacks storeName or attachmentPath")
+            uploaded.append(UploadedAttachment(*(str(n) for n in names)))
+        if len(uploaded) != len(files):
+            raise MailUnavailable(
+                f"Zoho stored {len(uploaded)} attachments of the {len(files)} uploaded"
+            )
+        return uploaded
+
+    def send(
+        self, base_url: str, access_token: str, account_id: str, payload: dict[str, Any]
+    ) -> SentMessage:
+        """Send one message; ``payload`` holds only keys Zoho documents."""
+        body = self._call(
+            "POST", f"{base_url}/api/accounts/{account_id}/messages", access_token, json=payload
+        )
+        data = body.get("data")
+        data = data if isinstance(data, dict) else {}
+        mail_id = data.get("mailId")
+        return SentMessage(
+            message_id=_as_id(data.get("messageId")),
+            mail_id=mail_id if isinstance(mail_id, str) else None,
+        )
+
+    def _call(self, method: str, url: str, access_token: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = self._session.request(method, url, auth=ZohoOAuth(access_token), **kwargs)
+        except requests.Timeout as exc:
+            raise MailTimeout("Zoho Mail did not answer in time") from exc
+        except requests.RequestException as exc:
+            raise MailUnavailable(f"could not reach Zoho Mail ({type(exc).__name__})") from exc
+        body = json_body(response)
+        if not _status_ok(response, body):
+            raise _envelope_error(response, body)
+        assert body is not None
+        return body

@@ -1,0 +1,183 @@
+"""Fixtures: a fake clock, a fake Zoho on loopback, settings, the app, and the secret guard.
+
+The secret guard is autouse: every log record of every test (at DEBUG) and every response a
+test client receives are searched for every secret the test configured or the fake issued.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from mailer import create_app
+from mailer.settings import Settings
+from tests.fake_zoho import FakeZoho
+
+API_KEY = "test-api-key-0123456789abcdef"
+OTHER_API_KEY = "test-api-key-rotated-fedcba987"
+ADMIN_KEY = "test-admin-key-5678"
+START = 1_790_000_000.0
+
+
+class FakeClock:
+    """A clock that moves only when told."""
+
+    def __init__(self, start: float = START) -> None:
+        self.time = start
+
+    def now(self) -> float:
+        return self.time
+
+    def advance(self, seconds: float) -> None:
+        self.time += seconds
+
+
+class SecretGuard:
+    """Collects secrets and everything a test saw, and says where any secret leaked."""
+
+    def __init__(self) -> None:
+        self.secrets: set[str] = set()
+        self.fakes: list[FakeZoho] = []
+        self.records: list[str] = []
+        self.responses: list[tuple[str, str]] = []
+
+    def all_secrets(self) -> set[str]:
+        found = set(self.secrets)
+        for fake in self.fakes:
+            found.update(fake.secrets)
+        return {s for s in found if s}
+
+    def leaks(self) -> list[str]:
+        # The callback page shows the refresh token it just obtained, once; nothing else.
+        shown_once = {t for fake in self.fakes for t in fake.exchanged}
+        problems = []
+        for secret in self.all_secrets():
+            for line in self.records:
+                if secret in line:
+                    problems.append(f"log line holds a secret …{secret[-4:]}: {line[:200]}")
+            for where, text in self.responses:
+                if secret in text and not (
+                    where.startswith("/api/email/callback") and secret in shown_once
+                ):
+                    problems.append(f"response of {where} holds a secret …{secret[-4:]}")
+        return problems
+
+
+class _Capture(logging.Handler):
+    def __init__(self, guard: SecretGuard) -> None:
+        super().__init__(logging.DEBUG)
+        self.guard = guard
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = self.format(record)
+        self.guard.records.append(text)
+
+
+@pytest.fixture(autouse=True)
+def secret_guard() -> Iterator[SecretGuard]:
+    guard = SecretGuard()
+    handler = _Capture(guard)
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield guard
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+    leaks = guard.leaks()
+    assert not leaks, "\n".join(leaks)
+
+
+class RecordingClient(FlaskClient):
+    """A test client that hands every response to the secret guard."""
+
+    guard: SecretGuard | None = None
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        response = super().open(*args, **kwargs)
+        if self.guard is not None:
+            path = args[0] if args and isinstance(args[0], str) else kwargs.get("path", "?")
+            text = response.get_data(as_text=True) + "\n" + str(response.headers)
+            self.guard.responses.append((str(path), text))
+        return response
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def fake_zoho(clock: FakeClock, secret_guard: SecretGuard) -> Iterator[FakeZoho]:
+    """A fake Zoho that follows the test's fake clock."""
+    fake = FakeZoho(clock=clock).start()
+    secret_guard.fakes.append(fake)
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, secret_guard: SecretGuard) -> Callable[..., Settings]:
+    """Settings for the zoho transport against a fake; keyword arguments override."""
+
+    def build(fake: FakeZoho | None = None, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "transport": "zoho",
+            "db_path": str(tmp_path / "state" / "mailer.sqlite3"),
+            "outbox_dir": str(tmp_path / "outbox"),
+            "api_keys": (API_KEY, OTHER_API_KEY),
+            "admin_key": ADMIN_KEY,
+            "zoho_timeout_seconds": 1.0,
+        }
+        if fake is not None:
+            values.update(
+                zoho_client_id=fake.client_id,
+                zoho_client_secret=fake.client_secret,
+                zoho_redirect_uri=fake.redirect_uri,
+                zoho_accounts_url=fake.url,
+                zoho_api_domain=fake.url,
+            )
+        values.update(overrides)
+        settings = Settings(**values)
+        secret_guard.secrets.update(settings.secrets)
+        return settings
+
+    return build
+
+
+@pytest.fixture
+def make_app(
+    clock: FakeClock, secret_guard: SecretGuard
+) -> Callable[[Settings], tuple[Flask, FlaskClient]]:
+    def build(settings: Settings) -> tuple[Flask, FlaskClient]:
+        app = create_app(settings, clock=clock, rng=random.Random(7))
+        app.test_client_class = RecordingClient
+        RecordingClient.guard = secret_guard
+        return app, app.test_client()
+
+    return build
+
+
+@pytest.fixture
+def connected(
+    fake_zoho: FakeZoho, make_settings: Callable[..., Settings], make_app: Callable[..., Any]
+) -> tuple[Flask, FlaskClient, FakeZoho]:
+    """A gateway seeded with a refresh token the fake knows, after its startup."""
+    settings = make_settings(fake_zoho, zoho_refresh_token=fake_zoho.issue_refresh_token())
+    app, client = make_app(settings)
+    app.extensions["mailer"].startup()
+    return app, client, fake_zoho
+
+
+def auth_header(key: str = API_KEY) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}

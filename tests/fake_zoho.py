@@ -1,0 +1,415 @@
+"""A fake Zoho (accounts server and Mail API) on 127.0.0.1, built from ../shared/zoho-api.md.
+
+It keeps state (grant codes, refresh and access tokens, sent messages, uploads), answers the
+way Zoho really does (token errors with HTTP 200, the throttle body, Mail's error envelope),
+and has switches to fail on command. Tests read what it received from its attributes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Flask, Response, jsonify, redirect, request
+from werkzeug.serving import make_server
+
+THROTTLE_BODY = {
+    "error_description": "You have made too many requests continuously. Please try again after some time.",
+    "error": "Access Denied",
+    "status": "failure",
+}
+ACCOUNT_ID = "2560636000000008002"
+PRIMARY = "rebecca@zylker.com"
+ALIAS = "support@zylker.com"
+
+
+class RealClock:
+    def now(self) -> float:
+        return time.time()
+
+
+@dataclass
+class Call:
+    """One request the fake received."""
+
+    at: float
+    method: str
+    path: str
+    form: dict[str, str]
+    json: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    files: list[tuple[str, bytes, str]] = field(default_factory=list)
+
+
+class FakeZoho:
+    def __init__(
+        self,
+        *,
+        clock: Any = None,
+        client_id: str = "1000.FAKECLIENT",
+        client_secret: str = "fake-client-secret-7f3a",
+        redirect_uri: str = "http://localhost:8000/api/email/callback",
+        expires_in: float = 3600,
+    ) -> None:
+        self.clock = clock or RealClock()
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.redirect_uri = redirect_uri
+        self.expires_in = expires_in
+        self.lock = threading.Lock()
+        # Switches
+        self.token_failures: deque[str] = (
+            deque()
+        )  # "500", "timeout", "throttle", "invalid_code", "html"
+        self.mail_failures: deque[str] = (
+            deque()
+        )  # "500", "timeout", "throttle", "401", "reject:CODE"
+        self.token_limit: int | None = 10  # new access tokens per refresh token per 10 minutes
+        self.throttle_status = 400
+        self.slow_seconds = 2.0  # how long "timeout" stalls
+        self.mail_delay_seconds = 0.0
+        self.deny_consent = False
+        self.send_as = [PRIMARY, ALIAS]
+        # State
+        self.codes: dict[str, tuple[float, str, bool]] = {}
+        self.refresh_tokens: set[str] = set()
+        self.revoked: set[str] = set()
+        self.exchanged: set[str] = set()  # refresh tokens minted by a code exchange
+        self.access_tokens: dict[str, tuple[str, float]] = {}
+        self.issued: dict[str, deque[float]] = {}
+        self.live: dict[str, deque[str]] = {}
+        # Records
+        self.token_calls: list[Call] = []
+        self.mail_calls: list[Call] = []
+        self.sent: list[dict[str, Any]] = []
+        self.uploads: list[list[tuple[str, bytes, str]]] = []
+        self.all_tokens: list[str] = []  # every token ever issued, for secret checks
+        self._ids = itertools.count(1781769938654155100)
+        self.app = self._build()
+        self._server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    # Lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> FakeZoho:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    # Helpers for tests -----------------------------------------------------------------
+
+    def issue_refresh_token(self) -> str:
+        token = f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
+        with self.lock:
+            self.refresh_tokens.add(token)
+            self.all_tokens.append(token)
+        return token
+
+    def revoke(self, refresh_token: str) -> None:
+        with self.lock:
+            self.revoked.add(refresh_token)
+            for access, (owner, _) in list(self.access_tokens.items()):
+                if owner == refresh_token:
+                    del self.access_tokens[access]
+
+    def expire_access_tokens(self) -> None:
+        with self.lock:
+            self.access_tokens.clear()
+
+    def refresh_calls(self) -> list[Call]:
+        return [c for c in self.token_calls if c.form.get("grant_type") == "refresh_token"]
+
+    @property
+    def secrets(self) -> list[str]:
+        return [self.client_secret, *self.all_tokens]
+
+    # The app ---------------------------------------------------------------------------
+
+    def _build(self) -> Flask:
+        app = Flask("fake_zoho")
+        fake = self
+
+        def envelope(status: int, data: Any, description: str = "success") -> Response:
+            response = jsonify(
+                {"status": {"code": status, "description": description}, "data": data}
+            )
+            response.status_code = status
+            response.headers["Content-Type"] = "application/json;charset=UTF-8"
+            response.headers["Server"] = "ZGS"
+            return response
+
+        def mail_error(status: int, code: str, description: str = "Invalid Input") -> Response:
+            return envelope(status, {"errorCode": code}, description)
+
+        def token_json(body: dict[str, Any], status: int = 200) -> Response:
+            response = jsonify(body)
+            response.status_code = status
+            response.headers["Content-Type"] = "application/json;charset=UTF-8"
+            return response
+
+        @app.get("/oauth/v2/auth")
+        def authorize() -> Response:
+            args = request.args
+            if (
+                args.get("client_id") != fake.client_id
+                or args.get("redirect_uri") != fake.redirect_uri
+            ):
+                return Response("Invalid Redirect Uri", status=400, mimetype="text/html")
+            target = args["redirect_uri"]
+            if fake.deny_consent:
+                return redirect(
+                    f"{target}?{urlencode({'error': 'access_denied', 'state': args.get('state', '')})}"
+                )
+            code = f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
+            with fake.lock:
+                fake.codes[code] = (fake.clock.now(), args["redirect_uri"], False)
+            query = {
+                "code": code,
+                "location": "us",
+                "accounts-server": fake.url,
+                "state": args.get("state", ""),
+            }
+            return redirect(f"{target}?{urlencode(query)}")
+
+        @app.post("/oauth/v2/token")
+        def token() -> Response:
+            form = {**request.args.to_dict(), **request.form.to_dict()}
+            now = fake.clock.now()
+            with fake.lock:
+                fake.token_calls.append(Call(now, "POST", request.path, form))
+                failure = fake.token_failures.popleft() if fake.token_failures else None
+            if failure == "timeout":
+                time.sleep(fake.slow_seconds)
+                return token_json({"error": "too late"}, 504)
+            if failure == "500":
+                return Response("<html>Internal Error</html>", status=500, mimetype="text/html")
+            if failure == "html":
+                return Response("<html>maintenance</html>", status=200, mimetype="text/html")
+            if failure == "throttle":
+                return token_json(THROTTLE_BODY, fake.throttle_status)
+            if failure is not None:
+                return token_json({"error": failure})
+            if form.get("client_id") != fake.client_id:
+                return token_json({"error": "invalid_client"})
+            if form.get("client_secret") != fake.client_secret:
+                return token_json({"error": "invalid_client_secret"})
+            grant = form.get("grant_type")
+            if grant == "authorization_code":
+                return exchange(form, now)
+            if grant == "refresh_token":
+                return refresh(form, now)
+            return token_json({"error": "unsupported_grant_type"})
+
+        def exchange(form: dict[str, str], now: float) -> Response:
+            with fake.lock:
+                entry = fake.codes.get(form.get("code", ""))
+                if entry is None or entry[2] or now - entry[0] > 120:
+                    return token_json({"error": "invalid_code"})
+                if form.get("redirect_uri") != entry[1]:
+                    return token_json({"error": "invalid_redirect_uri"})
+                fake.codes[form["code"]] = (entry[0], entry[1], True)
+            refresh_token = fake.issue_refresh_token()
+            fake.exchanged.add(refresh_token)
+            body = mint(refresh_token, now)
+            body["refresh_token"] = refresh_token
+            return token_json(body)
+
+        def refresh(form: dict[str, str], now: float) -> Response:
+            refresh_token = form.get("refresh_token", "")
+            with fake.lock:
+                if refresh_token not in fake.refresh_tokens or refresh_token in fake.revoked:
+                    return token_json({"error": "invalid_code"})
+                window = fake.issued.setdefault(refresh_token, deque())
+                while window and now - window[0] >= 600:
+                    window.popleft()
+                if fake.token_limit is not None and len(window) >= fake.token_limit:
+                    return token_json(THROTTLE_BODY, fake.throttle_status)
+            return token_json(mint(refresh_token, now))
+
+        def mint(refresh_token: str, now: float) -> dict[str, Any]:
+            access = f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
+            with fake.lock:
+                fake.all_tokens.append(access)
+                fake.access_tokens[access] = (refresh_token, now + fake.expires_in)
+                fake.issued.setdefault(refresh_token, deque()).append(now)
+                live = fake.live.setdefault(refresh_token, deque())
+                live.append(access)
+                if len(live) > 10:  # the 11th token invalidates the oldest
+                    fake.access_tokens.pop(live.popleft(), None)
+            return {
+                "access_token": access,
+                "scope": "ZohoMail.messages.CREATE ZohoMail.accounts.READ",
+                "api_domain": "https://www.zohoapis.com",
+                "token_type": "Bearer",
+                "expires_in": fake.expires_in,
+            }
+
+        def authorised() -> Response | None:
+            header = request.headers.get("Authorization", "")
+            scheme, _, token = header.partition(" ")
+            if not header:
+                return envelope(
+                    400,
+                    {"errorCode": "INVALID_TICKET", "moreInfo": "Invalid ticket"},
+                    "Invalid Input",
+                )
+            with fake.lock:
+                entry = fake.access_tokens.get(token)
+            if (
+                scheme not in ("Zoho-oauthtoken", "Bearer")
+                or entry is None
+                or entry[1] <= fake.clock.now()
+            ):
+                return mail_error(401, "INVALID_OAUTHTOKEN", "Invalid Access")
+            return None
+
+        def record() -> Call:
+            call = Call(
+                fake.clock.now(),
+                request.method,
+                request.path,
+                request.args.to_dict(),
+                request.get_json(silent=True),
+                dict(request.headers),
+                [(f.filename or "", f.read(), f.mimetype) for f in request.files.getlist("attach")],
+            )
+            with fake.lock:
+                fake.mail_calls.append(call)
+            return call
+
+        def mail_failure() -> Response | None:
+            if fake.mail_delay_seconds:
+                time.sleep(fake.mail_delay_seconds)
+            with fake.lock:
+                failure = fake.mail_failures.popleft() if fake.mail_failures else None
+            if failure is None:
+                return None
+            if failure == "timeout":
+                time.sleep(fake.slow_seconds)
+                return mail_error(504, "TIMEOUT", "Timeout")
+            if failure == "500":
+                return envelope(500, {"errorCode": "INTERNAL_ERROR"}, "Internal Error")
+            if failure == "throttle":
+                return mail_error(400, "URL_ROLLING_THROTTLES_LIMIT_EXCEEDED")
+            if failure == "401":
+                return mail_error(401, "INVALID_OAUTHTOKEN", "Invalid Access")
+            if failure.startswith("reject:"):
+                return mail_error(404, failure.split(":", 1)[1])
+            raise AssertionError(failure)
+
+        @app.get("/api/accounts")
+        def accounts() -> Response:
+            record()
+            denied = authorised() or mail_failure()
+            if denied:
+                return denied
+            details = [
+                {"sendMailId": str(i), "fromAddress": a, "displayName": "Rebecca", "status": True}
+                for i, a in enumerate(fake.send_as)
+            ]
+            return envelope(
+                200,
+                [
+                    {
+                        "accountId": ACCOUNT_ID,
+                        "accountName": "zylker",
+                        "primaryEmailAddress": PRIMARY,
+                        "mailboxAddress": PRIMARY,
+                        "type": "ZOHO_ACCOUNT",
+                        "emailAddress": [{"mailId": PRIMARY, "isPrimary": True}],
+                        "sendMailDetails": details,
+                    }
+                ],
+            )
+
+        @app.post("/api/accounts/<account_id>/messages/attachments")
+        def upload(account_id: str) -> Response:
+            call = record()
+            denied = authorised() or check_account(account_id) or mail_failure()
+            if denied:
+                return denied
+            if request.args.get("uploadType") != "multipart" or not call.files:
+                return mail_error(400, "LESS_THAN_MIN_OCCURANCE")
+            with fake.lock:
+                fake.uploads.append(call.files)
+            data = [
+                {
+                    "attachmentSize": str(len(content)),
+                    "storeName": str(next(fake._ids)),
+                    "attachmentName": name,
+                    "attachmentPath": f"/Mail/{secrets.token_hex(8)}-{name}",
+                }
+                for name, content, _ in call.files
+            ]
+            return envelope(200, data)
+
+        @app.post("/api/accounts/<account_id>/messages")
+        def send(account_id: str) -> Response:
+            call = record()
+            denied = authorised() or check_account(account_id) or mail_failure()
+            if denied:
+                return denied
+            body = call.json
+            if not isinstance(body, dict):
+                return mail_error(400, "JSON_PARSE_ERROR")
+            allowed = {
+                "fromAddress",
+                "toAddress",
+                "ccAddress",
+                "bccAddress",
+                "subject",
+                "content",
+                "mailFormat",
+                "askReceipt",
+                "encoding",
+                "attachments",
+                "isSchedule",
+                "scheduleType",
+                "timeZone",
+                "scheduleTime",
+            }
+            if set(body) - allowed:
+                return mail_error(404, "EXTRA_KEY_FOUND_IN_JSON")
+            if not body.get("fromAddress") or not body.get("toAddress"):
+                return mail_error(400, "LESS_THAN_MIN_OCCURANCE")
+            if body["fromAddress"] not in fake.send_as:
+                return mail_error(400, "INVALID_FROM_ADDRESS")
+            message_id = str(next(fake._ids))
+            with fake.lock:
+                fake.sent.append(body)
+            return envelope(
+                200,
+                {
+                    "messageId": message_id,
+                    "mailId": f"<{secrets.token_hex(6)}.{message_id}@zylker.com>",
+                    "fromAddress": body["fromAddress"],
+                    "toAddress": body["toAddress"],
+                    "subject": body.get("subject", ""),
+                    "mailFormat": body.get("mailFormat", "html"),
+                },
+            )
+
+        def check_account(account_id: str) -> Response | None:
+            if not account_id.isdigit():
+                return mail_error(400, "PATTERN_NOT_MATCHED")
+            if account_id != ACCOUNT_ID:
+                return mail_error(404, "URL_RULE_NOT_CONFIGURED")
+            return None
+
+        @app.errorhandler(404)
+        def unknown(_: Exception) -> Response:
+            return mail_error(404, "URL_RULE_NOT_CONFIGURED")
+
+        return app

@@ -1,0 +1,87 @@
+"""Start the gateway under gunicorn (the production gunicorn.conf.py) for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Gunicorn:
+    """One gunicorn master with N workers; its stderr is kept for log checks."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, *, workers: int = 3) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = env
+        self.log_path = log_path
+        self.workers = workers
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, *, wait_ready: bool = True) -> Gunicorn:
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "GUNICORN_CMD_ARGS": f"--bind 127.0.0.1:{self.port} --workers {self.workers}",
+            **self.env,
+        }
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "wsgi:app"],
+            cwd=self.log_path.parent,
+            env={**env, "PYTHONPATH": str(ROOT)},
+            stdout=log,
+            stderr=log,
+        )
+        log.close()
+        if wait_ready:
+            self.wait_until(lambda: self._answers(), what="gunicorn to answer")
+            self.wait_until(
+                lambda: self.log().count("Booting worker") >= self.workers,
+                what="every worker to boot",
+            )
+        return self
+
+    def _answers(self) -> bool:
+        try:
+            requests.get(f"{self.url}/api/email/status", timeout=1)
+        except requests.ConnectionError:
+            return False
+        return True
+
+    def wait_until(self, condition: Any, *, what: str, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(f"gunicorn exited while waiting for {what}:\n{self.log()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}:\n{self.log()[-3000:]}")
+            time.sleep(0.05)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

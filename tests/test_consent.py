@@ -1,0 +1,231 @@
+"""First-time setup through /api/email/auth and /api/email/callback, against the fake Zoho."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from flask.testing import FlaskClient
+
+from mailer.settings import Settings
+from tests.conftest import ADMIN_KEY, FakeClock, SecretGuard, auth_header
+from tests.fake_zoho import ACCOUNT_ID, PRIMARY, FakeZoho
+
+ADMIN = {"Authorization": "Basic " + base64.b64encode(f"admin:{ADMIN_KEY}".encode()).decode()}
+
+
+@pytest.fixture
+def unconnected(
+    fake_zoho: FakeZoho, make_settings: Callable[..., Settings], make_app: Callable[..., Any]
+) -> FlaskClient:
+    _, client = make_app(make_settings(fake_zoho))
+    return client
+
+
+def consent(client: FlaskClient, fake: FakeZoho) -> dict[str, str]:
+    """Run /auth, let the fake Zoho consent, and return the callback's query."""
+    started = client.get("/api/email/auth", headers=ADMIN)
+    assert started.status_code == 302
+    zoho = requests.get(started.headers["Location"], allow_redirects=False, timeout=5)
+    assert zoho.status_code == 302
+    back = urlsplit(zoho.headers["Location"])
+    return {k: v[0] for k, v in parse_qs(back.query).items()}
+
+
+def callback(client: FlaskClient, query: dict[str, str]) -> Any:
+    return client.get("/api/email/callback", query_string=query, headers={"Accept": "text/html"})
+
+
+def test_the_auth_redirect_carries_what_zoho_needs(
+    unconnected: FlaskClient, fake_zoho: FakeZoho
+) -> None:
+    response = unconnected.get("/api/email/auth", headers=ADMIN)
+    location = urlsplit(response.headers["Location"])
+    query = {k: v[0] for k, v in parse_qs(location.query).items()}
+    assert (
+        f"{location.scheme}://{location.netloc}{location.path}" == f"{fake_zoho.url}/oauth/v2/auth"
+    )
+    assert query["response_type"] == "code"
+    assert query["client_id"] == fake_zoho.client_id
+    assert query["scope"] == "ZohoMail.messages.CREATE,ZohoMail.accounts.READ"
+    assert query["redirect_uri"] == fake_zoho.redirect_uri
+    assert query["access_type"] == "offline"
+    assert query["prompt"] == "consent"
+    assert len(query["state"]) >= 32
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Basic " + base64.b64encode(b"admin:wrong").decode()}, auth_header()],
+)
+def test_auth_is_for_the_admin_only(unconnected: FlaskClient, headers: dict[str, str]) -> None:
+    response = unconnected.get("/api/email/auth", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Basic")
+    assert response.get_json()["error"]["code"] == "admin_required"
+
+
+def test_setup_from_nothing_then_a_send_without_restart(
+    unconnected: FlaskClient, fake_zoho: FakeZoho
+) -> None:
+    before = unconnected.get("/api/email/status")
+    assert before.status_code == 503
+    assert "/api/email/auth" in before.get_json()["reason"]
+
+    page = callback(unconnected, consent(unconnected, fake_zoho))
+    [refresh_token] = fake_zoho.exchanged
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert PRIMARY in text
+    assert f"ZOHO_REFRESH_TOKEN={refresh_token}" in text
+    assert page.headers["Cache-Control"] == "no-store"
+    assert [c.form["grant_type"] for c in fake_zoho.token_calls] == ["authorization_code"]
+
+    status = unconnected.get("/api/email/status", headers=auth_header())
+    assert status.status_code == 200
+    assert status.get_json()["mailbox"] == PRIMARY
+    assert status.get_json()["account_id"] == ACCOUNT_ID
+
+    sent = unconnected.post(
+        "/api/email/send",
+        json={"to": "paula@example.com", "subject": "Hi", "text": "hello"},
+        headers=auth_header(),
+    )
+    assert sent.status_code == 200, sent.get_json()
+    assert len(fake_zoho.sent) == 1
+    assert fake_zoho.sent[0]["fromAddress"] == PRIMARY
+    assert len(fake_zoho.token_calls) == 1  # the token from the exchange was used as it was
+
+
+def test_a_replayed_state_is_refused_and_exchanges_nothing(
+    unconnected: FlaskClient, fake_zoho: FakeZoho
+) -> None:
+    query = consent(unconnected, fake_zoho)
+    assert callback(unconnected, query).status_code == 200
+    again = callback(unconnected, query)
+    assert again.status_code == 400
+    assert "already used" in again.get_data(as_text=True)
+    assert len(fake_zoho.token_calls) == 1
+
+
+def test_a_forged_state_is_refused_and_exchanges_nothing(
+    unconnected: FlaskClient, fake_zoho: FakeZoho
+) -> None:
+    query = consent(unconnected, fake_zoho)
+    query["state"] = "forged-" + query["state"][7:]
+    response = unconnected.get("/api/email/callback", query_string=query)
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "invalid_state"
+    assert fake_zoho.token_calls == []
+
+
+def test_a_state_from_another_browser_is_refused(
+    unconnected: FlaskClient,
+    fake_zoho: FakeZoho,
+    make_app: Callable[..., Any],
+    make_settings: Callable[..., Settings],
+) -> None:
+    query = consent(unconnected, fake_zoho)
+    unconnected.delete_cookie("mailer_consent", path="/api/email")
+    response = unconnected.get("/api/email/callback", query_string=query)
+    assert response.status_code == 403
+    assert response.get_json()["error"]["code"] == "state_wrong_browser"
+    assert fake_zoho.token_calls == []
+
+
+def test_an_expired_state_is_refused(
+    unconnected: FlaskClient, fake_zoho: FakeZoho, clock: FakeClock
+) -> None:
+    query = consent(unconnected, fake_zoho)
+    clock.advance(601)
+    response = unconnected.get("/api/email/callback", query_string=query)
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "state_expired"
+    assert fake_zoho.token_calls == []
+
+
+def test_a_denied_consent_is_a_page_that_says_so(
+    unconnected: FlaskClient, fake_zoho: FakeZoho
+) -> None:
+    fake_zoho.deny_consent = True
+    query = consent(unconnected, fake_zoho)
+    response = callback(unconnected, query)
+    assert response.status_code == 400
+    assert response.mimetype == "text/html"
+    assert "access_denied" in response.get_data(as_text=True)
+    assert fake_zoho.token_calls == []
+
+
+def test_a_missing_code_is_refused(unconnected: FlaskClient, fake_zoho: FakeZoho) -> None:
+    query = consent(unconnected, fake_zoho)
+    del query["code"]
+    response = unconnected.get("/api/email/callback", query_string=query)
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "missing_code"
+
+
+def test_a_stranger_accounts_server_never_sees_the_code_or_the_secret(
+    unconnected: FlaskClient, fake_zoho: FakeZoho, secret_guard: SecretGuard
+) -> None:
+    stranger = FakeZoho().start()
+    secret_guard.fakes.append(stranger)
+    try:
+        for server in (
+            stranger.url,
+            "https://accounts.zoho.com.evil.example",
+            "https://evil.example",
+        ):
+            query = consent(unconnected, fake_zoho)
+            query["accounts-server"] = server
+            response = unconnected.get("/api/email/callback", query_string=query)
+            assert response.status_code == 400
+            assert response.get_json()["error"]["code"] == "untrusted_accounts_server"
+        assert stranger.token_calls == []
+        assert stranger.mail_calls == []
+        assert fake_zoho.token_calls == []
+    finally:
+        stranger.stop()
+
+
+def test_a_code_zoho_refuses_says_to_start_again(
+    unconnected: FlaskClient, fake_zoho: FakeZoho
+) -> None:
+    fake_zoho.token_failures.append("invalid_code")
+    response = unconnected.get("/api/email/callback", query_string=consent(unconnected, fake_zoho))
+    assert response.status_code == 400
+    body = response.get_json()["error"]
+    assert body["code"] == "code_rejected"
+    assert "/api/email/auth" in body["message"]
+
+
+def test_reconnecting_heals_a_revoked_connection(
+    connected: tuple[Any, FlaskClient, FakeZoho],
+) -> None:
+    app, client, fake = connected
+    connection = app.extensions["mailer"].store.connection("default")
+    fake.revoke(connection.refresh_token)
+    fake.expire_access_tokens()
+    send = {"to": "paula@example.com", "subject": "Hi", "text": "hello"}
+    refused = client.post("/api/email/send", json=send, headers=auth_header())
+    assert refused.status_code == 503
+    assert refused.get_json()["error"]["code"] == "reauthorization_required"
+    assert client.get("/api/email/status").status_code == 503
+
+    client.get("/api/email/callback", query_string=consent(client, fake))
+    assert client.get("/api/email/status").status_code == 200
+    assert client.post("/api/email/send", json=send, headers=auth_header()).status_code == 200
+
+
+def test_data_centre_mail_hosts() -> None:
+    from mailer.zoho_accounts import mail_host_for
+
+    assert mail_host_for("https://accounts.zoho.eu") == "https://mail.zoho.eu"
+    assert mail_host_for("https://accounts.zohocloud.ca/") == "https://mail.zohocloud.ca"
+    assert mail_host_for("https://www.zohoapis.eu") is None

@@ -1,0 +1,194 @@
+"""End to end: the gateway under gunicorn with several workers, against the fake Zoho."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+
+from tests.conftest import ADMIN_KEY, API_KEY, SecretGuard
+from tests.fake_zoho import PRIMARY, FakeZoho
+from tests.gunicorn_server import Gunicorn
+
+MESSAGE = {"to": "paula@example.com", "subject": "Hello", "text": "hi"}
+BEARER = {"Authorization": f"Bearer {API_KEY}"}
+
+
+@pytest.fixture
+def real_fake(secret_guard: SecretGuard) -> Iterator[FakeZoho]:
+    """A fake Zoho on the real clock, since gunicorn's workers run on it."""
+    fake = FakeZoho().start()
+    secret_guard.fakes.append(fake)
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def servers(tmp_path: Path, secret_guard: SecretGuard) -> Iterator[list[Gunicorn]]:
+    """Every gunicorn a test starts; stopped after it, and its whole log searched for secrets."""
+    started: list[Gunicorn] = []
+    yield started
+    for server in started:
+        server.stop()
+        secret_guard.records.extend(server.log().splitlines())
+
+
+def env_for(fake: FakeZoho, tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
+        "ZOHO_CLIENT_ID": fake.client_id,
+        "ZOHO_CLIENT_SECRET": fake.client_secret,
+        "ZOHO_REDIRECT_URI": fake.redirect_uri,
+        "ZOHO_ACCOUNTS_URL": fake.url,
+        "ZOHO_API_DOMAIN": fake.url,
+        "ZOHO_TIMEOUT_SECONDS": "2",
+        "MAILER_API_KEYS": API_KEY,
+        "MAILER_ADMIN_KEY": ADMIN_KEY,
+        "MAILER_DB": str(tmp_path / "state" / "mailer.sqlite3"),
+        "MAILER_LOG_LEVEL": "DEBUG",
+        **extra,
+    }
+
+
+def start(servers: list[Gunicorn], env: dict[str, str], tmp_path: Path, **kwargs: Any) -> Gunicorn:
+    server = Gunicorn(env, tmp_path / f"gunicorn-{len(servers)}.log", **kwargs)
+    servers.append(server)
+    return server.start()
+
+
+def test_three_workers_renew_once_and_a_restart_renews_not_at_all(
+    real_fake: FakeZoho, tmp_path: Path, servers: list[Gunicorn], secret_guard: SecretGuard
+) -> None:
+    env = env_for(real_fake, tmp_path, ZOHO_REFRESH_TOKEN=real_fake.issue_refresh_token())
+    secret_guard.secrets.update({API_KEY, ADMIN_KEY})
+    first = start(servers, env, tmp_path)
+    first.wait_until(
+        lambda: first.log().count("using stored token") + first.log().count("renewed") >= 3,
+        what="every worker's startup",
+    )
+    assert len(real_fake.refresh_calls()) == 1
+    for _ in range(6):  # requests spread over the workers; none renews again
+        assert (
+            requests.post(
+                f"{first.url}/api/email/send", json=MESSAGE, headers=BEARER, timeout=10
+            ).status_code
+            == 200
+        )
+    assert len(real_fake.refresh_calls()) == 1
+    first.stop()
+
+    second = start(servers, env, tmp_path)
+    second.wait_until(lambda: second.log().count("using stored token") >= 3, what="startup")
+    assert len(real_fake.refresh_calls()) == 1
+    assert (
+        requests.post(
+            f"{second.url}/api/email/send", json=MESSAGE, headers=BEARER, timeout=10
+        ).status_code
+        == 200
+    )
+    assert len([c for c in real_fake.mail_calls if c.path == "/api/accounts"]) == 1
+    assert len(real_fake.refresh_calls()) == 1
+
+
+def test_scheduled_renewals_come_once_per_lifetime_across_workers(
+    real_fake: FakeZoho, tmp_path: Path, servers: list[Gunicorn]
+) -> None:
+    # A 2-second schedule (lifetime 602 s, lead 600 s) so that a few lifetimes pass in seconds.
+    real_fake.expires_in = 602
+    real_fake.token_limit = None
+    env = env_for(real_fake, tmp_path, ZOHO_REFRESH_TOKEN=real_fake.issue_refresh_token())
+    server = start(servers, env, tmp_path)
+    server.wait_until(
+        lambda: len(real_fake.refresh_calls()) >= 3, what="three renewals", timeout=15
+    )
+    times = [c.at for c in real_fake.refresh_calls()]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert all(1.5 <= gap <= 3.5 for gap in gaps), gaps  # one per lifetime, not one per worker
+
+
+def test_setup_from_nothing_under_gunicorn_then_every_worker_sends(
+    real_fake: FakeZoho, tmp_path: Path, servers: list[Gunicorn]
+) -> None:
+    server = start(servers, env_for(real_fake, tmp_path), tmp_path)
+    assert requests.get(f"{server.url}/api/email/status", timeout=5).status_code == 503
+    browser = requests.Session()
+    admin = {"Authorization": "Basic " + base64.b64encode(f"admin:{ADMIN_KEY}".encode()).decode()}
+    to_zoho = browser.get(
+        f"{server.url}/api/email/auth", headers=admin, allow_redirects=False, timeout=5
+    )
+    back = browser.get(to_zoho.headers["Location"], allow_redirects=False, timeout=5).headers[
+        "Location"
+    ]
+    query = parse_qs(urlsplit(back).query)
+    page = browser.get(
+        f"{server.url}/api/email/callback", params={k: v[0] for k, v in query.items()}, timeout=10
+    )
+    assert page.status_code == 200
+    assert PRIMARY in page.text
+    replay = browser.get(
+        f"{server.url}/api/email/callback", params={k: v[0] for k, v in query.items()}, timeout=10
+    )
+    assert replay.status_code == 400
+    answers = [
+        requests.post(f"{server.url}/api/email/send", json=MESSAGE, headers=BEARER, timeout=10)
+        for _ in range(8)
+    ]
+    assert [a.status_code for a in answers] == [200] * 8
+    assert len(real_fake.sent) == 8
+    assert len(real_fake.token_calls) == 1  # the exchange; no worker needed a renewal
+
+
+def test_an_invalid_refresh_token_under_gunicorn(
+    real_fake: FakeZoho, tmp_path: Path, servers: list[Gunicorn]
+) -> None:
+    refresh = real_fake.issue_refresh_token()
+    real_fake.revoke(refresh)
+    env = env_for(real_fake, tmp_path, ZOHO_REFRESH_TOKEN=refresh, ZOHO_REFRESH_RETRY_SECONDS="1")
+    server = start(servers, env, tmp_path)
+    server.wait_until(
+        lambda: "no longer accepts the refresh token" in server.log(), what="the error"
+    )
+    status = requests.get(f"{server.url}/api/email/status", timeout=5)
+    assert status.status_code == 503
+    assert "/api/email/auth" in status.json()["reason"]
+    sent = requests.post(f"{server.url}/api/email/send", json=MESSAGE, headers=BEARER, timeout=10)
+    assert sent.status_code == 503
+    assert sent.json()["error"]["code"] == "reauthorization_required"
+    # The first retry comes after 1 s, from one worker of three; the fake-clock tests check
+    # the minute after it precisely.
+    server.wait_until(lambda: len(real_fake.refresh_calls()) >= 2, what="the first retry")
+    assert len(real_fake.refresh_calls()) == 2
+    assert server.log().count("no longer accepts the refresh token") == 1
+
+
+def test_bad_settings_stop_gunicorn_naming_each(tmp_path: Path, servers: list[Gunicorn]) -> None:
+    env = {
+        "ZOHO_CLIENT_ID": "1000.X",
+        "ZOHO_REFRESH_LEAD_SECONDS": "soon",
+        "MAILER_DB": str(tmp_path / "db.sqlite3"),
+    }
+    server = Gunicorn(env, tmp_path / "bad.log")
+    server.start(wait_ready=False)
+    assert server.process is not None
+    assert server.process.wait(timeout=20) != 0
+    log = server.log()
+    for name in ("ZOHO_CLIENT_SECRET", "MAILER_API_KEYS", "ZOHO_REFRESH_LEAD_SECONDS"):
+        assert name in log
+
+
+def test_the_state_file_is_0600_and_shared(
+    real_fake: FakeZoho, tmp_path: Path, servers: list[Gunicorn]
+) -> None:
+    env = env_for(real_fake, tmp_path, ZOHO_REFRESH_TOKEN=real_fake.issue_refresh_token())
+    server = start(servers, env, tmp_path)
+    server.wait_until(lambda: len(real_fake.refresh_calls()) == 1, what="the startup renewal")
+    db = tmp_path / "state" / "mailer.sqlite3"
+    assert db.stat().st_mode & 0o777 == 0o600
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("SELECT count(*) FROM connections").fetchone()[0] == 1
