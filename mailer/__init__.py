@@ -19,6 +19,7 @@ from mailer.gateway import Gateway
 from mailer.locks import NamedLocks
 from mailer.outbox import OutboxTransport
 from mailer.scheduler import start_scheduler
+from mailer.sending import SendService
 from mailer.settings import Settings
 from mailer.store import Store
 from mailer.tokens import RenewalPolicy, TokenService
@@ -69,7 +70,8 @@ def _outbox_gateway(settings: Settings, clock: Clock, store: Store) -> Gateway:
         else "",
     )
     transport = OutboxTransport(outbox, clock, settings.zoho_from_address)
-    return Gateway(settings=settings, store=store, transport=transport)
+    sending = SendService(transport=transport, store=store, clock=clock)
+    return Gateway(settings=settings, store=store, transport=transport, sending=sending)
 
 
 def _zoho_gateway(
@@ -125,7 +127,12 @@ def _zoho_gateway(
     )
     log.info("gateway started: transport=zoho, state in %s", store.path)
     return Gateway(
-        settings=settings, store=store, transport=transport, tokens=tokens, consent=consent
+        settings=settings,
+        store=store,
+        transport=transport,
+        sending=SendService(transport=transport, store=store, clock=clock),
+        tokens=tokens,
+        consent=consent,
     )
 
 

@@ -14,6 +14,7 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, redirect,
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
+from mailer import openapi
 from mailer.errors import (
     GatewayError,
     InvalidRequest,
@@ -23,7 +24,6 @@ from mailer.errors import (
     UnsupportedMediaType,
 )
 from mailer.gateway import Gateway
-from mailer.messages import parse_send_request
 
 log = logging.getLogger(__name__)
 
@@ -150,27 +150,20 @@ lines in its environment (or <code>.env</code>) now; this page will not show the
 @bp.post("/send")
 def send() -> tuple[Response, int]:
     require_api_key()
-    message = parse_send_request(read_json())
-    message_id = f"msg_{uuid.uuid4().hex}"
-    try:
-        receipt = gateway().transport.send(message, message_id)
-    except GatewayError as exc:
-        log.warning(
-            "send request_id=%s id=%s outcome=error code=%s status=%d",
-            g.request_id,
-            message_id,
-            exc.code,
-            exc.status,
-        )
-        raise
-    log.info(
-        "send request_id=%s id=%s zoho_message_id=%s outcome=sent recipients=%d",
-        g.request_id,
-        message_id,
-        receipt.zoho_message_id,
-        message.recipient_count,
+    answer = gateway().sending.send(
+        read_json(),
+        idempotency_key=request.headers.get("Idempotency-Key"),
+        request_id=g.request_id,
     )
-    return jsonify(receipt.body()), 200
+    response = jsonify(answer.body)
+    if answer.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response, answer.status
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> Response:
+    return jsonify(openapi.document())
 
 
 @bp.get("/status")

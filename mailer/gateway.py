@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from mailer.consent import ConsentFlow
 from mailer.errors import GatewayError, NotReady
 from mailer.receipts import Transport
+from mailer.sending import SendService
 from mailer.settings import Settings
 from mailer.store import Store
 from mailer.tokens import TokenService
@@ -22,6 +23,7 @@ class Gateway:
     settings: Settings
     store: Store
     transport: Transport
+    sending: SendService
     tokens: TokenService | None = None
     consent: ConsentFlow | None = None
 

@@ -94,7 +94,7 @@ def parse_addresses(field: str, value: object) -> tuple[Address, ...]:
         if not item.strip():
             raise _fail(field, "invalid_address", f"{field} holds an empty address")
         try:
-            header = default_policy.header_factory(field, item)
+            header = default_policy.header_factory("to", item)
             groups = header.groups
         except Exception as exc:  # the stdlib parser raises IndexError and others on junk
             raise _fail(

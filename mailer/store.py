@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 # Every write waits this long for another process's write to finish before giving up.
 BUSY_TIMEOUT_SECONDS = 10.0
@@ -32,6 +33,14 @@ CREATE TABLE IF NOT EXISTS connections (
     last_renewal_outcome TEXT,
     needs_reauth INTEGER NOT NULL DEFAULT 0,
     updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    status INTEGER,
+    answer TEXT,
+    leased_until REAL NOT NULL,
+    expires_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS oauth_states (
     state_hash TEXT PRIMARY KEY,
@@ -88,6 +97,16 @@ class Connection:
         if self.account_id is None or self.primary_address is None:
             return None
         return Account(self.account_id, self.primary_address, self.send_as)
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """What an earlier request with the same Idempotency-Key left: in flight, or its answer."""
+
+    fingerprint: str
+    status: int | None
+    answer: dict[str, Any] | None
+    leased_until: float
 
 
 @dataclass(frozen=True)
@@ -305,6 +324,45 @@ class Store:
                     connection_id,
                 ),
             )
+
+    # Idempotency records ---------------------------------------------------------------
+
+    def claim_idempotency_key(
+        self, key: str, fingerprint: str, *, now: float, leased_until: float, expires_at: float
+    ) -> IdempotencyRecord | None:
+        """Claim ``key`` for a new request; returns the existing record instead when one holds it.
+
+        A record whose answer never came and whose lease ran out (its worker died) is taken over.
+        """
+        with self._write() as db:
+            db.execute("DELETE FROM idempotency WHERE expires_at <= ?", (now,))
+            row = db.execute(
+                "SELECT fingerprint, status, answer, leased_until FROM idempotency WHERE key = ?",
+                (key,),
+            ).fetchone()
+            if row is not None and (row["status"] is not None or row["leased_until"] > now):
+                answer = None if row["answer"] is None else json.loads(row["answer"])
+                return IdempotencyRecord(
+                    row["fingerprint"], row["status"], answer, row["leased_until"]
+                )
+            db.execute(
+                "INSERT OR REPLACE INTO idempotency (key, fingerprint, leased_until, expires_at)"
+                " VALUES (?, ?, ?, ?)",
+                (key, fingerprint, leased_until, expires_at),
+            )
+            return None
+
+    def complete_idempotency_key(self, key: str, status: int, answer: dict[str, Any]) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE idempotency SET status = ?, answer = ? WHERE key = ?",
+                (status, json.dumps(answer), key),
+            )
+
+    def release_idempotency_key(self, key: str) -> None:
+        """Forget a claim whose request failed in a way worth retrying with the same key."""
+        with self._write() as db:
+            db.execute("DELETE FROM idempotency WHERE key = ? AND status IS NULL", (key,))
 
     # OAuth states ----------------------------------------------------------------------
 

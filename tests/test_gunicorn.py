@@ -6,6 +6,7 @@ import base64
 import itertools
 import sqlite3
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -192,3 +193,59 @@ def test_the_state_file_is_0600_and_shared(
     assert db.stat().st_mode & 0o777 == 0o600
     with sqlite3.connect(db) as raw:
         assert raw.execute("SELECT count(*) FROM connections").fetchone()[0] == 1
+
+
+def test_24_concurrent_sends_after_every_token_expired_renew_once(
+    real_fake: FakeZoho, tmp_path: Path, servers: list[Gunicorn]
+) -> None:
+    env = env_for(real_fake, tmp_path, ZOHO_REFRESH_TOKEN=real_fake.issue_refresh_token())
+    server = start(servers, env, tmp_path, workers=3)
+    for _ in range(4):  # warm every worker: the account is looked up and stored
+        assert (
+            requests.post(
+                f"{server.url}/api/email/send", json=MESSAGE, headers=BEARER, timeout=10
+            ).status_code
+            == 200
+        )
+    renewals = len(real_fake.refresh_calls())
+    real_fake.expire_access_tokens()
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        answers = list(
+            pool.map(
+                lambda i: requests.post(
+                    f"{server.url}/api/email/send",
+                    json={**MESSAGE, "subject": f"burst {i}"},
+                    headers={**BEARER, "Idempotency-Key": f"burst-{i}"},
+                    timeout=20,
+                ),
+                range(24),
+            )
+        )
+    assert [a.status_code for a in answers] == [200] * 24, [
+        a.text for a in answers if a.status_code != 200
+    ]
+    assert len(real_fake.refresh_calls()) == renewals + 1
+    assert len(real_fake.sent) == 4 + 24
+    assert len({a.json()["zoho_message_id"] for a in answers}) == 24
+
+
+def test_a_body_over_the_limit_is_refused_under_gunicorn(
+    real_fake: FakeZoho, tmp_path: Path, servers: list[Gunicorn]
+) -> None:
+    env = env_for(
+        real_fake,
+        tmp_path,
+        ZOHO_REFRESH_TOKEN=real_fake.issue_refresh_token(),
+        MAILER_MAX_REQUEST_MB="1",
+    )
+    server = start(servers, env, tmp_path, workers=2)
+    big = b'{"to": "a@example.com", "subject": "s", "text": "' + b"x" * (2 * 1024 * 1024) + b'"}'
+    response = requests.post(
+        f"{server.url}/api/email/send",
+        data=big,
+        timeout=10,
+        headers={**BEARER, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+    assert real_fake.sent == []

@@ -1,0 +1,244 @@
+"""The OpenAPI 3.1 description of the gateway's endpoints, served at /api/email/openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mailer.messages import MAX_ATTACHMENTS, MAX_RECIPIENTS, MAX_SUBJECT_CHARS
+from mailer.sending import MAX_IDEMPOTENCY_KEY_CHARS
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
+
+
+_REQUEST_ID = {
+    "name": "X-Request-ID",
+    "in": "header",
+    "required": False,
+    "description": "Echoed back; generated when absent or not 1-128 of [A-Za-z0-9._:-].",
+    "schema": {"type": "string", "maxLength": 128},
+}
+_ADDRESSES = {
+    "description": "One address, several comma-separated, or a list; each `addr@domain` or "
+    "`Name <addr@domain>`.",
+    "oneOf": [
+        {"type": "string", "minLength": 1},
+        {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
+    ],
+}
+
+SCHEMAS: dict[str, Any] = {
+    "SendRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["to", "subject"],
+        "anyOf": [{"required": ["html"]}, {"required": ["text"]}],
+        "properties": {
+            "to": _ADDRESSES,
+            "cc": _ADDRESSES,
+            "bcc": _ADDRESSES,
+            "from": {
+                "type": "string",
+                "description": "One of the mailbox's send-as addresses, bare (Zoho uses the "
+                "display name configured for it).",
+            },
+            "subject": {"type": "string", "minLength": 1, "maxLength": MAX_SUBJECT_CHARS},
+            "html": {"type": "string", "description": "Wins over text when both are given."},
+            "text": {"type": "string"},
+            "attachments": {
+                "type": "array",
+                "maxItems": MAX_ATTACHMENTS,
+                "items": _ref("Attachment"),
+            },
+        },
+        "description": f"At most {MAX_RECIPIENTS} recipients in to, cc and bcc together.",
+    },
+    "Attachment": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["filename", "content"],
+        "properties": {
+            "filename": {"type": "string", "minLength": 1, "maxLength": 255},
+            "content": {"type": "string", "contentEncoding": "base64"},
+            "content_type": {"type": "string", "default": "application/octet-stream"},
+        },
+    },
+    "SendResult": {
+        "type": "object",
+        "required": ["id", "status"],
+        "properties": {
+            "id": {"type": "string", "description": "The gateway's id of the message."},
+            "status": {"type": "string", "enum": ["sent"]},
+            "zoho_message_id": {"type": ["string", "null"]},
+            "mail_id": {"type": ["string", "null"], "description": "The Message-ID header."},
+            "dry_run": {"type": "boolean"},
+        },
+    },
+    "Status": {
+        "type": "object",
+        "required": ["ready", "reason"],
+        "properties": {
+            "ready": {"type": "boolean"},
+            "reason": {"type": "string"},
+            "transport": {"type": "string", "enum": ["zoho", "outbox"]},
+            "dry_run": {"type": "boolean"},
+            "mailbox": {"type": ["string", "null"]},
+            "account_id": {"type": ["string", "null"]},
+            "send_as": {"type": "array", "items": {"type": "string"}},
+            "token_expires_at": {"type": ["string", "null"], "format": "date-time"},
+            "next_renewal_at": {"type": ["string", "null"], "format": "date-time"},
+            "last_renewal": {
+                "type": "object",
+                "properties": {
+                    "outcome": {"type": ["string", "null"]},
+                    "at": {"type": ["string", "null"], "format": "date-time"},
+                },
+            },
+        },
+    },
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string", "pattern": "^[a-z0-9_]+$"},
+                    "message": {"type": "string"},
+                    "field": {"type": "string"},
+                    "request_id": {"type": "string"},
+                    "zoho_error_code": {"type": ["string", "null"]},
+                    "zoho_status": {"type": "integer"},
+                    "caller_can_fix": {"type": "boolean"},
+                },
+            }
+        },
+    },
+}
+
+
+def document() -> dict[str, Any]:
+    """The whole OpenAPI document."""
+    html_page = {"content": {"text/html": {"schema": {"type": "string"}}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Zoho Mail HTTP gateway",
+            "version": "0.1.0",
+            "description": "Send mail through a Zoho mailbox with one JSON POST; the gateway "
+            'keeps the OAuth token valid. Every error is `{"error": {code, message, field?}}`.',
+        },
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "apiKey": {"type": "http", "scheme": "bearer", "description": "MAILER_API_KEYS"},
+                "admin": {"type": "http", "scheme": "basic", "description": "MAILER_ADMIN_KEY"},
+            },
+        },
+        "paths": {
+            "/api/email/send": {
+                "post": {
+                    "summary": "Send one message",
+                    "security": [{"apiKey": []}],
+                    "parameters": [
+                        _REQUEST_ID,
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": False,
+                            "description": "The same key with the same body within 24 hours "
+                            "returns the first answer and sends nothing more.",
+                            "schema": {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY_CHARS},
+                        },
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("SendRequest")}},
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "Zoho took the message.",
+                            "content": {"application/json": {"schema": _ref("SendResult")}},
+                        },
+                        "400": _error("Malformed or invalid input; `field` names the culprit."),
+                        "401": _error("Missing or wrong API key."),
+                        "409": _error("Idempotency-Key reused with another body, or in flight."),
+                        "413": _error("Body over MAILER_MAX_REQUEST_MB."),
+                        "415": _error("Body not declared as application/json."),
+                        "500": _error("Unexpected error; carries `request_id`."),
+                        "502": _error("Zoho failed, or rejected the message (`zoho_error_code`)."),
+                        "503": _error(
+                            "Not ready: not connected, re-authorisation needed, no "
+                            "token right now, or Zoho throttling; see Retry-After."
+                        ),
+                        "504": _error("Zoho did not answer in time."),
+                    },
+                }
+            },
+            "/api/email/status": {
+                "get": {
+                    "summary": "Whether a send would be attempted now",
+                    "description": "Details (mailbox, token expiry, renewals) only with an API key.",
+                    "parameters": [_REQUEST_ID],
+                    "responses": {
+                        "200": {
+                            "description": "Ready.",
+                            "content": {"application/json": {"schema": _ref("Status")}},
+                        },
+                        "503": {
+                            "description": "Not ready; `reason` says what to do.",
+                            "content": {"application/json": {"schema": _ref("Status")}},
+                        },
+                    },
+                }
+            },
+            "/api/email/auth": {
+                "get": {
+                    "summary": "Start Zoho's consent flow (first-time setup)",
+                    "security": [{"admin": []}],
+                    "responses": {
+                        "302": {"description": "To Zoho's consent page, with a single-use state."},
+                        "401": _error("Admin sign-in needed."),
+                        "403": _error("Setup disabled: MAILER_ADMIN_KEY is not set."),
+                        "503": _error("The zoho transport is not configured."),
+                    },
+                }
+            },
+            "/api/email/callback": {
+                "get": {
+                    "summary": "Zoho's redirect back; stores the connection",
+                    "parameters": [
+                        {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+                        for n in ("state", "code", "location", "accounts-server", "error")
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "Connected; shows the refresh token once.",
+                            **html_page,
+                        },
+                        "400": {
+                            "description": "Forged, replayed or expired state, a denial, no "
+                            "code, or an accounts server that is not Zoho's.",
+                            **html_page,
+                        },
+                        "403": {"description": "Started in another browser.", **html_page},
+                        "502": {"description": "Zoho failed during the exchange.", **html_page},
+                    },
+                }
+            },
+            "/api/email/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "responses": {
+                        "200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}
+                    },
+                }
+            },
+        },
+    }

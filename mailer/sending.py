@@ -1,0 +1,131 @@
+"""A send request from JSON to answer: validate, honour the Idempotency-Key, deliver, log."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from mailer.clock import Clock
+from mailer.errors import Conflict, GatewayError, InvalidRequest, UpstreamRejected
+from mailer.messages import parse_send_request
+from mailer.receipts import Transport
+from mailer.store import Store
+
+log = logging.getLogger(__name__)
+
+# The same key with the same body within this long returns the first answer.
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+# A request in flight holds its key this long at most; a dead worker's claim then lapses.
+IDEMPOTENCY_LEASE_SECONDS = 300
+MAX_IDEMPOTENCY_KEY_CHARS = 255
+_PRINTABLE = re.compile(r"^[\x21-\x7e]+$")
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+def body_fingerprint(body: object) -> str:
+    """Equal JSON bodies (whatever their key order or spacing) have equal fingerprints."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def check_idempotency_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY_CHARS or not _PRINTABLE.match(key):
+        raise InvalidRequest(
+            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable ASCII characters",
+            field="Idempotency-Key",
+            code="invalid_idempotency_key",
+        )
+    return key
+
+
+def _final(error: GatewayError) -> bool:
+    """Whether a failed send's answer is kept for its key: only when a retry cannot change it."""
+    return isinstance(error, UpstreamRejected) or 400 <= error.status < 500
+
+
+class SendService:
+    """Turns a decoded send request into an answer; the view only reads and writes HTTP."""
+
+    def __init__(self, *, transport: Transport, store: Store, clock: Clock) -> None:
+        self._transport = transport
+        self._store = store
+        self._clock = clock
+
+    def send(self, body: object, *, idempotency_key: str | None, request_id: str) -> Answer:
+        key = check_idempotency_key(idempotency_key)
+        message = parse_send_request(body)
+        if key is not None:
+            replay = self._claim(key, body_fingerprint(body))
+            if replay is not None:
+                log.info("send request_id=%s outcome=replayed status=%d", request_id, replay.status)
+                return replay
+        message_id = f"msg_{uuid.uuid4().hex}"
+        try:
+            receipt = self._transport.send(message, message_id)
+        except GatewayError as exc:
+            log.warning(
+                "send request_id=%s id=%s outcome=error code=%s status=%d",
+                request_id,
+                message_id,
+                exc.code,
+                exc.status,
+            )
+            if key is not None:
+                if _final(exc):
+                    self._store.complete_idempotency_key(key, exc.status, exc.body())
+                else:
+                    self._store.release_idempotency_key(key)
+            raise
+        except Exception:
+            if key is not None:
+                self._store.release_idempotency_key(key)
+            raise
+        answer = receipt.body()
+        if key is not None:
+            self._store.complete_idempotency_key(key, 200, answer)
+        log.info(
+            "send request_id=%s id=%s zoho_message_id=%s outcome=sent recipients=%d",
+            request_id,
+            message_id,
+            receipt.zoho_message_id,
+            message.recipient_count,
+        )
+        return Answer(200, answer)
+
+    def _claim(self, key: str, fingerprint: str) -> Answer | None:
+        now = self._clock.now()
+        record = self._store.claim_idempotency_key(
+            key,
+            fingerprint,
+            now=now,
+            leased_until=now + IDEMPOTENCY_LEASE_SECONDS,
+            expires_at=now + IDEMPOTENCY_TTL_SECONDS,
+        )
+        if record is None:
+            return None
+        if record.fingerprint != fingerprint:
+            raise Conflict(
+                "this Idempotency-Key was used with a different body; use a new key",
+                field="Idempotency-Key",
+                code="idempotency_key_reused",
+            )
+        if record.status is None or record.answer is None:
+            raise Conflict(
+                "a request with this Idempotency-Key is still in progress; retry shortly",
+                field="Idempotency-Key",
+                code="idempotency_in_progress",
+            )
+        return Answer(record.status, record.answer, replayed=True)

@@ -1,0 +1,56 @@
+"""The OpenAPI document is valid, served, and describes the answers the gateway really gives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate
+
+from tests.conftest import auth_header
+from tests.fake_zoho import FakeZoho
+
+Connected = tuple[Flask, FlaskClient, FakeZoho]
+
+
+def check(document: dict[str, Any], schema: str, instance: Any) -> None:
+    """Validate ``instance`` against a component schema of the document."""
+    Draft202012Validator({**document, "$ref": f"#/components/schemas/{schema}"}).validate(instance)
+
+
+def test_the_document_is_valid_openapi_and_covers_every_route(connected: Connected) -> None:
+    app, client, _ = connected
+    response = client.get("/api/email/openapi.json")
+    assert response.status_code == 200
+    document = response.get_json()
+    validate(document)
+    routes = {r.rule for r in app.url_map.iter_rules() if r.rule.startswith("/api/email")}
+    assert routes == set(document["paths"])
+
+
+def test_real_answers_match_their_schemas(connected: Connected) -> None:
+    _, client, fake = connected
+    document = client.get("/api/email/openapi.json").get_json()
+    ok = client.post(
+        "/api/email/send",
+        json={"to": "a@example.com", "subject": "s", "text": "t"},
+        headers=auth_header(),
+    )
+    check(document, "SendResult", ok.get_json())
+    check(document, "Status", client.get("/api/email/status", headers=auth_header()).get_json())
+    check(document, "Status", client.get("/api/email/status").get_json())
+    for bad in (
+        client.post("/api/email/send", json={"to": 1}, headers=auth_header()),
+        client.post("/api/email/send", json={}),
+        client.get("/nowhere"),
+    ):
+        check(document, "Error", bad.get_json())
+    fake.mail_failures.append("reject:INVALID_RECIPIENT")
+    rejected = client.post(
+        "/api/email/send",
+        json={"to": "a@example.com", "subject": "s", "text": "t"},
+        headers=auth_header(),
+    )
+    check(document, "Error", rejected.get_json())
