@@ -18,9 +18,11 @@ from mailer.delivery import ZohoTransport
 from mailer.gateway import Gateway
 from mailer.locks import NamedLocks
 from mailer.outbox import OutboxTransport
+from mailer.receipts import Transport
 from mailer.scheduler import start_scheduler
 from mailer.sending import SendService
 from mailer.settings import Settings
+from mailer.spool import DeliveryPolicy, Spool
 from mailer.store import Store
 from mailer.tokens import RenewalPolicy, TokenService
 from mailer.zoho_accounts import ZohoAccounts
@@ -49,7 +51,7 @@ def create_app(
     gateway = (
         _zoho_gateway(settings, clock, store, session, rng)
         if settings.transport == "zoho"
-        else _outbox_gateway(settings, clock, store)
+        else _outbox_gateway(settings, clock, store, rng)
     )
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_mb * 1024 * 1024
@@ -59,7 +61,41 @@ def create_app(
     return app
 
 
-def _outbox_gateway(settings: Settings, clock: Clock, store: Store) -> Gateway:
+def _gateway(
+    settings: Settings,
+    clock: Clock,
+    store: Store,
+    transport: Transport,
+    rng: random.Random | None,
+    **parts: Any,
+) -> Gateway:
+    """The parts every transport shares: the spool and the send service around it."""
+    policy = DeliveryPolicy(
+        max_attempts=settings.max_attempts,
+        retry_seconds=settings.retry_seconds,
+        max_age_seconds=settings.max_age_hours * 3600,
+        # An attempt makes at most four Zoho calls (lookup, renewal, upload, send).
+        lease_seconds=4 * settings.zoho_timeout_seconds + 5,
+        retention_seconds=settings.retention_days * 86400,
+    )
+    spool = Spool(
+        connection_id=settings.connection_id,
+        store=store,
+        transport=transport,
+        clock=clock,
+        policy=policy,
+        limits=settings.rate_limits if settings.transport == "zoho" else (),
+        rng=rng,
+    )
+    sending = SendService(transport=transport, spool=spool, store=store, clock=clock)
+    return Gateway(
+        settings=settings, store=store, transport=transport, sending=sending, spool=spool, **parts
+    )
+
+
+def _outbox_gateway(
+    settings: Settings, clock: Clock, store: Store, rng: random.Random | None
+) -> Gateway:
     outbox = Path(settings.outbox_dir)
     log.warning(
         "DRY RUN: no ZOHO_CLIENT_ID is set, so nothing is sent; every message is written to %s/ "
@@ -70,8 +106,7 @@ def _outbox_gateway(settings: Settings, clock: Clock, store: Store) -> Gateway:
         else "",
     )
     transport = OutboxTransport(outbox, clock, settings.zoho_from_address)
-    sending = SendService(transport=transport, store=store, clock=clock)
-    return Gateway(settings=settings, store=store, transport=transport, sending=sending)
+    return _gateway(settings, clock, store, transport, rng)
 
 
 def _zoho_gateway(
@@ -126,14 +161,7 @@ def _zoho_gateway(
         policy=policy,
     )
     log.info("gateway started: transport=zoho, state in %s", store.path)
-    return Gateway(
-        settings=settings,
-        store=store,
-        transport=transport,
-        sending=SendService(transport=transport, store=store, clock=clock),
-        tokens=tokens,
-        consent=consent,
-    )
+    return _gateway(settings, clock, store, transport, rng, tokens=tokens, consent=consent)
 
 
 def _seed_from_settings(settings: Settings, store: Store, clock: Clock) -> None:
@@ -163,4 +191,9 @@ def _seed_from_settings(settings: Settings, store: Store, clock: Clock) -> None:
 def start_background(app: Flask) -> Any:
     """Start this worker's timed work (token renewal); returns the scheduler, to shut it down."""
     gateway: Gateway = app.extensions["mailer"]
-    return start_scheduler(gateway.startup, gateway.tick)
+    return start_scheduler(
+        startup=gateway.startup,
+        tick=gateway.tick,
+        deliver=gateway.deliver,
+        housekeeping=gateway.housekeeping,
+    )

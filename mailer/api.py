@@ -18,6 +18,7 @@ from mailer import openapi
 from mailer.errors import (
     GatewayError,
     InvalidRequest,
+    NotFound,
     NotReady,
     PayloadTooLarge,
     Unauthorized,
@@ -166,12 +167,25 @@ def openapi_document() -> Response:
     return jsonify(openapi.document())
 
 
+@bp.get("/messages/<message_id>")
+def message(message_id: str) -> Response:
+    require_api_key()
+    view = gateway().spool.view(message_id)
+    if view is None:
+        raise NotFound(
+            f"no message {message_id[:80]!r} (unknown, or purged after retention)",
+            code="message_not_found",
+        )
+    return jsonify(view)
+
+
 @bp.get("/status")
 def status() -> tuple[Response, int]:
     readiness = gateway().transport.readiness()
     body: dict[str, Any] = {"ready": readiness.ready, "reason": readiness.reason}
     if has_api_key():
         body.update(readiness.details)
+        body.update(gateway().spool.stats())
     return jsonify(body), 200 if readiness.ready else 503
 
 

@@ -7,9 +7,14 @@ from typing import Protocol
 
 
 class Clock(Protocol):
-    """Seconds since the epoch, as a float; wall time, because expiries are shared by processes."""
+    """Seconds since the epoch, as a float; wall time, because expiries are shared by processes.
+
+    ``sleep`` is here too, so that code that waits for a moment waits on the same clock.
+    """
 
     def now(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
 
 
 class SystemClock:
@@ -17,6 +22,9 @@ class SystemClock:
 
     def now(self) -> float:
         return time.time()  # noqa: TID251 - this is the one place allowed to read it
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(max(0.0, seconds))
 
 
 def utc_iso(epoch_seconds: float | None) -> str | None:

@@ -19,7 +19,7 @@ from mailer.errors import (
 from mailer.messages import OutgoingMessage
 from mailer.receipts import Readiness, Receipt
 from mailer.store import Account, Connection
-from mailer.tokens import REAUTH_HINT, TokenService
+from mailer.tokens import REAUTH_HINT, TokenService, require_usable
 from mailer.zoho_mail import (
     MailError,
     MailRejected,
@@ -188,6 +188,28 @@ class ZohoTransport:
             )
             return account
 
+    def hold_reason(self) -> NotReady | None:
+        try:
+            self._connection()
+        except NotReady as exc:
+            return exc
+        return None
+
+    def check_sender(self, message: OutgoingMessage) -> None:
+        """With the mailbox known, a sender it does not allow is refused at once (400)."""
+        connection = self._store.connection(self._connection_id)
+        account = connection.account if connection is not None else None
+        if account is None:
+            return  # checked at delivery, once the account is looked up
+        try:
+            self._sender(message, account)
+        except (MailError, NotReady) as exc:
+            log.info("could not re-check the sender now (%s); it is checked at delivery", exc)
+
+    def calls_for(self, message: OutgoingMessage) -> int:
+        """The send, and one upload for all attachments."""
+        return 2 if message.attachments else 1
+
     def readiness(self) -> Readiness:
         connection = self._store.connection(self._connection_id)
         now = self._clock.now()
@@ -228,10 +250,7 @@ class ZohoTransport:
         )
 
     def _connection(self) -> Connection:
-        connection = self._store.connection(self._connection_id)
-        if connection is None or connection.refresh_token is None:
-            raise NotReady(f"no Zoho mailbox is connected: {REAUTH_HINT}", code="not_connected")
-        return connection
+        return require_usable(self._store.connection(self._connection_id))
 
     def _sender(self, message: OutgoingMessage, account: Account) -> str:
         sender = message.sender or self._default_sender or account.primary_address

@@ -10,6 +10,7 @@ from mailer.errors import GatewayError, NotReady
 from mailer.receipts import Transport
 from mailer.sending import SendService
 from mailer.settings import Settings
+from mailer.spool import Spool
 from mailer.store import Store
 from mailer.tokens import TokenService
 
@@ -24,6 +25,7 @@ class Gateway:
     store: Store
     transport: Transport
     sending: SendService
+    spool: Spool
     tokens: TokenService | None = None
     consent: ConsentFlow | None = None
 
@@ -48,6 +50,14 @@ class Gateway:
             self.tokens.startup(self.settings.connection_id)
         except GatewayError as exc:
             log.warning("startup: %s", exc.message)
+
+    def deliver(self) -> None:
+        """The delivery loop's heartbeat: send whatever is due, as pacing allows."""
+        self.spool.deliver_due()
+
+    def housekeeping(self) -> None:
+        """Forget what the retention period no longer keeps."""
+        self.spool.purge()
 
     def tick(self) -> None:
         """The scheduler's heartbeat; the token service decides whether anything is due."""

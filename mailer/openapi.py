@@ -79,6 +79,37 @@ SCHEMAS: dict[str, Any] = {
             "dry_run": {"type": "boolean"},
         },
     },
+    "Queued": {
+        "type": "object",
+        "required": ["id", "status"],
+        "properties": {
+            "id": {"type": "string"},
+            "status": {"type": "string", "enum": ["queued", "sending"]},
+        },
+    },
+    "Message": {
+        "type": "object",
+        "required": ["id", "status", "attempts"],
+        "properties": {
+            "id": {"type": "string"},
+            "status": {"type": "string", "enum": ["queued", "sending", "sent", "failed"]},
+            "attempts": {"type": "integer"},
+            "next_attempt_at": {"type": ["string", "null"], "format": "date-time"},
+            "last_error": {
+                "type": ["object", "null"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": ["string", "null"]},
+                    "zoho_error_code": {"type": ["string", "null"]},
+                },
+            },
+            "zoho_message_id": {"type": ["string", "null"]},
+            "mail_id": {"type": ["string", "null"]},
+            "created_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"},
+            "finished_at": {"type": ["string", "null"], "format": "date-time"},
+        },
+    },
     "Status": {
         "type": "object",
         "required": ["ready", "reason"],
@@ -92,6 +123,9 @@ SCHEMAS: dict[str, Any] = {
             "send_as": {"type": "array", "items": {"type": "string"}},
             "token_expires_at": {"type": ["string", "null"], "format": "date-time"},
             "next_renewal_at": {"type": ["string", "null"], "format": "date-time"},
+            "queue_depth": {"type": "integer"},
+            "oldest_queued_age_seconds": {"type": ["number", "null"]},
+            "paused_until": {"type": ["string", "null"], "format": "date-time"},
             "last_renewal": {
                 "type": "object",
                 "properties": {
@@ -105,6 +139,7 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["error"],
         "properties": {
+            "id": {"type": "string", "description": "The message, when one was accepted."},
             "error": {
                 "type": "object",
                 "required": ["code", "message"],
@@ -117,7 +152,7 @@ SCHEMAS: dict[str, Any] = {
                     "zoho_status": {"type": "integer"},
                     "caller_can_fix": {"type": "boolean"},
                 },
-            }
+            },
         },
     },
 }
@@ -166,18 +201,46 @@ def document() -> dict[str, Any]:
                             "description": "Zoho took the message.",
                             "content": {"application/json": {"schema": _ref("SendResult")}},
                         },
+                        "202": {
+                            "description": "Stored; it goes out later (pacing, a pause, or "
+                            "Zoho failing right now). Follow it at /api/email/messages/{id}.",
+                            "content": {"application/json": {"schema": _ref("Queued")}},
+                        },
                         "400": _error("Malformed or invalid input; `field` names the culprit."),
                         "401": _error("Missing or wrong API key."),
                         "409": _error("Idempotency-Key reused with another body, or in flight."),
                         "413": _error("Body over MAILER_MAX_REQUEST_MB."),
                         "415": _error("Body not declared as application/json."),
                         "500": _error("Unexpected error; carries `request_id`."),
-                        "502": _error("Zoho failed, or rejected the message (`zoho_error_code`)."),
+                        "502": _error("Zoho rejected the message for good (`zoho_error_code`)."),
                         "503": _error(
                             "Not ready: not connected, re-authorisation needed, no "
                             "token right now, or Zoho throttling; see Retry-After."
                         ),
                         "504": _error("Zoho did not answer in time."),
+                    },
+                }
+            },
+            "/api/email/messages/{message_id}": {
+                "get": {
+                    "summary": "Where an accepted message stands",
+                    "security": [{"apiKey": []}],
+                    "parameters": [
+                        _REQUEST_ID,
+                        {
+                            "name": "message_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The message (never its body).",
+                            "content": {"application/json": {"schema": _ref("Message")}},
+                        },
+                        "401": _error("Missing or wrong API key."),
+                        "404": _error("Unknown, or purged after the retention period."),
                     },
                 }
             },

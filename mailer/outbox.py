@@ -11,6 +11,7 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 from mailer.clock import Clock
+from mailer.errors import NotReady
 from mailer.messages import OutgoingMessage
 from mailer.receipts import Readiness, Receipt
 
@@ -73,6 +74,15 @@ class OutboxTransport:
         os.replace(temporary, target)
         log.info("dry run: wrote %s (%d recipients)", target, message.recipient_count)
         return Receipt(id=message_id, zoho_message_id=None, mail_id=mail_id, dry_run=True)
+
+    def hold_reason(self) -> NotReady | None:
+        return None
+
+    def check_sender(self, message: OutgoingMessage) -> None:
+        """The dry run sends as anyone."""
+
+    def calls_for(self, message: OutgoingMessage) -> int:
+        return 0
 
     def readiness(self) -> Readiness:
         return Readiness(

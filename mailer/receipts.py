@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from mailer.errors import NotReady
 from mailer.messages import OutgoingMessage
 
 
@@ -39,6 +40,17 @@ class Readiness:
 
 
 class Transport(Protocol):
-    def send(self, message: OutgoingMessage, message_id: str) -> Receipt: ...
+    def send(self, message: OutgoingMessage, message_id: str) -> Receipt:
+        """Deliver one message now, or raise the GatewayError that says why not."""
 
-    def readiness(self) -> Readiness: ...
+    def readiness(self) -> Readiness:
+        """Whether a send would be attempted now, for /status."""
+
+    def hold_reason(self) -> NotReady | None:
+        """Why no message can go out until an admin acts (not connected, re-authorise)."""
+
+    def check_sender(self, message: OutgoingMessage) -> None:
+        """Refuse, before it is accepted, a sender the mailbox is known not to allow."""
+
+    def calls_for(self, message: OutgoingMessage) -> int:
+        """How many paced upstream calls one attempt at ``message`` makes."""

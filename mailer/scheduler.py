@@ -11,10 +11,20 @@ from apscheduler.schedulers.background import BackgroundScheduler
 TICK_SECONDS = 1.0
 
 
+# How often each worker's delivery loop looks for due messages.
+DELIVERY_SECONDS = 1.0
+HOUSEKEEPING_SECONDS = 3600.0
+
+
 def start_scheduler(
-    startup: Callable[[], None], tick: Callable[[], None], *, tick_seconds: float = TICK_SECONDS
+    *,
+    startup: Callable[[], None],
+    tick: Callable[[], None],
+    deliver: Callable[[], None],
+    housekeeping: Callable[[], None],
+    tick_seconds: float = TICK_SECONDS,
 ) -> BackgroundScheduler:
-    """Run ``startup`` at once, then ``tick`` every ``tick_seconds``, in a daemon thread."""
+    """Run ``startup`` at once, then ``tick`` and ``deliver`` often, ``housekeeping`` hourly."""
     scheduler = BackgroundScheduler(
         timezone=UTC,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -22,5 +32,7 @@ def start_scheduler(
     )
     scheduler.add_job(startup, id="startup")
     scheduler.add_job(tick, "interval", seconds=tick_seconds, id="tick")
+    scheduler.add_job(deliver, "interval", seconds=DELIVERY_SECONDS, id="deliver")
+    scheduler.add_job(housekeeping, "interval", seconds=HOUSEKEEPING_SECONDS, id="housekeeping")
     scheduler.start()
     return scheduler

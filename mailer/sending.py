@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from mailer.clock import Clock
-from mailer.errors import Conflict, GatewayError, InvalidRequest, UpstreamRejected
+from mailer.errors import Conflict, GatewayError, InvalidRequest
 from mailer.messages import parse_send_request
 from mailer.receipts import Transport
+from mailer.spool import Spool
 from mailer.store import Store
 
 log = logging.getLogger(__name__)
@@ -51,22 +52,47 @@ def check_idempotency_key(key: str | None) -> str | None:
     return key
 
 
-def _final(error: GatewayError) -> bool:
-    """Whether a failed send's answer is kept for its key: only when a retry cannot change it."""
-    return isinstance(error, UpstreamRejected) or 400 <= error.status < 500
+def current_answer(view: dict[str, Any]) -> Answer:
+    """The answer for an accepted message as it stands now (for a replayed Idempotency-Key)."""
+    status = view["status"]
+    if status == "sent":
+        body = {
+            "id": view["id"],
+            "status": "sent",
+            "zoho_message_id": view["zoho_message_id"],
+            "mail_id": view["mail_id"],
+        }
+        return Answer(200, body, replayed=True)
+    if status == "failed":
+        error = view["last_error"] or {}
+        body = {
+            "id": view["id"],
+            "error": {
+                "code": "delivery_failed",
+                "message": f"the message could not be delivered: {error.get('message')}",
+                "zoho_error_code": error.get("zoho_error_code"),
+            },
+        }
+        return Answer(502, body, replayed=True)
+    return Answer(202, {"id": view["id"], "status": status}, replayed=True)
 
 
 class SendService:
     """Turns a decoded send request into an answer; the view only reads and writes HTTP."""
 
-    def __init__(self, *, transport: Transport, store: Store, clock: Clock) -> None:
+    def __init__(self, *, transport: Transport, spool: Spool, store: Store, clock: Clock) -> None:
         self._transport = transport
+        self._spool = spool
         self._store = store
         self._clock = clock
 
     def send(self, body: object, *, idempotency_key: str | None, request_id: str) -> Answer:
         key = check_idempotency_key(idempotency_key)
         message = parse_send_request(body)
+        hold = self._transport.hold_reason()
+        if hold is not None:
+            raise hold  # callers learn at once; nothing is accepted that cannot go out
+        self._transport.check_sender(message)
         if key is not None:
             replay = self._claim(key, body_fingerprint(body))
             if replay is not None:
@@ -74,36 +100,34 @@ class SendService:
                 return replay
         message_id = f"msg_{uuid.uuid4().hex}"
         try:
-            receipt = self._transport.send(message, message_id)
+            accepted = self._spool.accept(message, message_id)
         except GatewayError as exc:
+            # Zoho refused the message for good on the inline attempt; it is stored as failed.
+            answer = Answer(exc.status, {"id": message_id, **exc.body()})
             log.warning(
-                "send request_id=%s id=%s outcome=error code=%s status=%d",
+                "send request_id=%s id=%s outcome=failed code=%s status=%d",
                 request_id,
                 message_id,
                 exc.code,
                 exc.status,
             )
-            if key is not None:
-                if _final(exc):
-                    self._store.complete_idempotency_key(key, exc.status, exc.body())
-                else:
-                    self._store.release_idempotency_key(key)
-            raise
         except Exception:
             if key is not None:
                 self._store.release_idempotency_key(key)
             raise
-        answer = receipt.body()
+        else:
+            answer = Answer(accepted.status, accepted.body())
+            log.info(
+                "send request_id=%s id=%s zoho_message_id=%s outcome=%s recipients=%d",
+                request_id,
+                message_id,
+                accepted.receipt.zoho_message_id if accepted.receipt else None,
+                "sent" if accepted.receipt else "queued",
+                message.recipient_count,
+            )
         if key is not None:
-            self._store.complete_idempotency_key(key, 200, answer)
-        log.info(
-            "send request_id=%s id=%s zoho_message_id=%s outcome=sent recipients=%d",
-            request_id,
-            message_id,
-            receipt.zoho_message_id,
-            message.recipient_count,
-        )
-        return Answer(200, answer)
+            self._store.complete_idempotency_key(key, answer.status, answer.body)
+        return answer
 
     def _claim(self, key: str, fingerprint: str) -> Answer | None:
         now = self._clock.now()
@@ -128,4 +152,9 @@ class SendService:
                 field="Idempotency-Key",
                 code="idempotency_in_progress",
             )
+        if record.status < 400 and "id" in record.answer:
+            # Sent or queued then: the message may have moved on since.
+            view = self._spool.view(record.answer["id"])
+            if view is not None:
+                return current_answer(view)
         return Answer(record.status, record.answer, replayed=True)

@@ -54,6 +54,10 @@ class Settings:
     db_path: str = "instance/mailer.sqlite3"
     outbox_dir: str = "instance/outbox"
     max_request_mb: int = 25
+    max_attempts: int = 10
+    retry_seconds: float = 30
+    max_age_hours: float = 24
+    retention_days: float = 7
     connection_id: str = "default"
 
     @property
@@ -195,6 +199,10 @@ def from_env(environ: Mapping[str, str]) -> Settings:
         db_path=read.text("MAILER_DB") or "instance/mailer.sqlite3",
         outbox_dir=read.text("MAILER_OUTBOX_DIR") or "instance/outbox",
         max_request_mb=read.integer("MAILER_MAX_REQUEST_MB", 25, minimum=1),
+        max_attempts=read.integer("MAILER_MAX_ATTEMPTS", 10, minimum=1),
+        retry_seconds=read.number("MAILER_RETRY_SECONDS", 30, minimum=0.1),
+        max_age_hours=read.number("MAILER_MAX_AGE_HOURS", 24, minimum=0.01),
+        retention_days=read.number("MAILER_RETENTION_DAYS", 7, minimum=0.01),
     )
     if settings.zoho_account_id is not None and not settings.zoho_account_id.isdigit():
         read.problems.append("ZOHO_ACCOUNT_ID: must be Zoho's numeric account id")

@@ -42,6 +42,42 @@ CREATE TABLE IF NOT EXISTS idempotency (
     leased_until REAL NOT NULL,
     expires_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY,
+    connection_id TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('queued', 'sending', 'sent', 'failed')),
+    payload TEXT NOT NULL,
+    calls INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    lease_owner TEXT,
+    leased_until REAL,
+    last_error_code TEXT,
+    last_error TEXT,
+    zoho_error_code TEXT,
+    zoho_message_id TEXT,
+    mail_id TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS messages_due ON messages (connection_id, status, next_attempt_at);
+CREATE INDEX IF NOT EXISTS messages_finished ON messages (finished_at);
+CREATE TABLE IF NOT EXISTS message_attachments (
+    message_id TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    filename TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    content BLOB NOT NULL,
+    PRIMARY KEY (message_id, position)
+);
+CREATE TABLE IF NOT EXISTS mail_calls (connection_id TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS mail_calls_at ON mail_calls (connection_id, at);
+CREATE TABLE IF NOT EXISTS mail_pauses (
+    connection_id TEXT PRIMARY KEY,
+    paused_until REAL NOT NULL,
+    throttles INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS oauth_states (
     state_hash TEXT PRIMARY KEY,
     browser_hash TEXT NOT NULL,
@@ -107,6 +143,37 @@ class IdempotencyRecord:
     status: int | None
     answer: dict[str, Any] | None
     leased_until: float
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """An accepted message and where its delivery stands; ``payload`` is its JSON form."""
+
+    id: str
+    connection_id: str
+    status: str
+    payload: dict[str, Any]
+    attachments: tuple[tuple[str, str, bytes], ...]
+    calls: int
+    attempts: int
+    next_attempt_at: float
+    leased_until: float | None
+    last_error_code: str | None
+    last_error: str | None
+    zoho_error_code: str | None
+    zoho_message_id: str | None
+    mail_id: str | None
+    created_at: float
+    updated_at: float
+    finished_at: float | None
+
+
+@dataclass(frozen=True)
+class MailPause:
+    """Zoho throttled this mailbox: no calls before ``paused_until``."""
+
+    paused_until: float
+    throttles: int
 
 
 @dataclass(frozen=True)
@@ -363,6 +430,253 @@ class Store:
         """Forget a claim whose request failed in a way worth retrying with the same key."""
         with self._write() as db:
             db.execute("DELETE FROM idempotency WHERE key = ? AND status IS NULL", (key,))
+
+    # Messages -----------------------------------------------------------------------------
+
+    def add_message(
+        self,
+        message_id: str,
+        connection_id: str,
+        *,
+        payload: dict[str, Any],
+        attachments: list[tuple[str, str, bytes]],
+        calls: int,
+        now: float,
+        lease_owner: str | None = None,
+        leased_until: float | None = None,
+    ) -> None:
+        """Persist an accepted message: queued, or already claimed by ``lease_owner``."""
+        status = "queued" if lease_owner is None else "sending"
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO messages (id, connection_id, status, payload, calls, next_attempt_at,"
+                " lease_owner, leased_until, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    message_id,
+                    connection_id,
+                    status,
+                    json.dumps(payload),
+                    calls,
+                    now,
+                    lease_owner,
+                    leased_until,
+                    now,
+                    now,
+                ),
+            )
+            db.executemany(
+                "INSERT INTO message_attachments (message_id, position, filename, content_type,"
+                " content) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (message_id, i, name, kind, content)
+                    for i, (name, kind, content) in enumerate(attachments)
+                ],
+            )
+
+    def claim_due_message(
+        self, connection_id: str, *, now: float, owner: str, leased_until: float
+    ) -> StoredMessage | None:
+        """Lease the next due message to ``owner``: a queued one, or one whose lease ran out."""
+        with self._write() as db:
+            row = db.execute(
+                "SELECT id FROM messages WHERE connection_id = ? AND ("
+                " (status = 'queued' AND next_attempt_at <= ?)"
+                " OR (status = 'sending' AND leased_until <= ?))"
+                " ORDER BY next_attempt_at, created_at LIMIT 1",
+                (connection_id, now, now),
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute(
+                "UPDATE messages SET status = 'sending', lease_owner = ?, leased_until = ?,"
+                " updated_at = ? WHERE id = ?",
+                (owner, leased_until, now, row["id"]),
+            )
+        return self.message(row["id"])
+
+    def message(self, message_id: str) -> StoredMessage | None:
+        db = self._db()
+        row = db.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
+        if row is None:
+            return None
+        attachments = db.execute(
+            "SELECT filename, content_type, content FROM message_attachments"
+            " WHERE message_id = ? ORDER BY position",
+            (message_id,),
+        ).fetchall()
+        return StoredMessage(
+            id=row["id"],
+            connection_id=row["connection_id"],
+            status=row["status"],
+            payload=json.loads(row["payload"]),
+            attachments=tuple((a[0], a[1], bytes(a[2])) for a in attachments),
+            calls=row["calls"],
+            attempts=row["attempts"],
+            next_attempt_at=row["next_attempt_at"],
+            leased_until=row["leased_until"],
+            last_error_code=row["last_error_code"],
+            last_error=row["last_error"],
+            zoho_error_code=row["zoho_error_code"],
+            zoho_message_id=row["zoho_message_id"],
+            mail_id=row["mail_id"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            finished_at=row["finished_at"],
+        )
+
+    def finish_message(
+        self,
+        message_id: str,
+        owner: str,
+        *,
+        status: str,
+        now: float,
+        attempts: int,
+        zoho_message_id: str | None = None,
+        mail_id: str | None = None,
+        error_code: str | None = None,
+        error: str | None = None,
+        zoho_error_code: str | None = None,
+    ) -> bool:
+        """Record a final outcome (sent or failed); False when ``owner`` no longer holds the lease."""
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE messages SET status = ?, attempts = ?, zoho_message_id = ?, mail_id = ?,"
+                " last_error_code = COALESCE(?, last_error_code),"
+                " last_error = COALESCE(?, last_error), zoho_error_code = ?,"
+                " lease_owner = NULL, leased_until = NULL, updated_at = ?, finished_at = ?"
+                " WHERE id = ? AND lease_owner = ? AND status = 'sending'",
+                (
+                    status,
+                    attempts,
+                    zoho_message_id,
+                    mail_id,
+                    error_code,
+                    error,
+                    zoho_error_code,
+                    now,
+                    now,
+                    message_id,
+                    owner,
+                ),
+            )
+            return cursor.rowcount == 1
+
+    def retry_message(
+        self,
+        message_id: str,
+        owner: str,
+        *,
+        next_attempt_at: float,
+        attempts: int,
+        now: float,
+        error_code: str | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """Put a claimed message back in the queue until ``next_attempt_at``."""
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE messages SET status = 'queued', attempts = ?, next_attempt_at = ?,"
+                " last_error_code = COALESCE(?, last_error_code),"
+                " last_error = COALESCE(?, last_error), lease_owner = NULL, leased_until = NULL,"
+                " updated_at = ? WHERE id = ? AND lease_owner = ? AND status = 'sending'",
+                (attempts, next_attempt_at, error_code, error, now, message_id, owner),
+            )
+            return cursor.rowcount == 1
+
+    def queue_stats(self, connection_id: str) -> tuple[int, float | None]:
+        """How many messages wait or are being sent, and when the oldest of them was accepted."""
+        row = (
+            self._db()
+            .execute(
+                "SELECT count(*), min(created_at) FROM messages"
+                " WHERE connection_id = ? AND status IN ('queued', 'sending')",
+                (connection_id,),
+            )
+            .fetchone()
+        )
+        return int(row[0]), row[1]
+
+    def purge(self, *, finished_before: float, now: float) -> int:
+        """Delete finished messages (with their bodies and attachments) and stale records."""
+        with self._write() as db:
+            deleted = db.execute(
+                "DELETE FROM messages WHERE status IN ('sent', 'failed') AND finished_at < ?",
+                (finished_before,),
+            ).rowcount
+            db.execute("DELETE FROM idempotency WHERE expires_at <= ?", (now,))
+            db.execute("DELETE FROM oauth_states WHERE expires_at < ?", (now - 86400,))
+        return int(deleted)
+
+    # Pacing of calls to Zoho Mail ---------------------------------------------------------
+
+    def take_mail_calls(
+        self,
+        connection_id: str,
+        calls: int,
+        windows: tuple[tuple[int, float], ...],
+        *,
+        now: float,
+    ) -> float:
+        """Record ``calls`` calls now if every (count, window seconds) allows it: returns 0.0.
+
+        Otherwise records nothing and returns how many seconds to wait. The check and the
+        record are one transaction, so all workers together stay within the limits.
+        """
+        if not windows or calls <= 0:
+            return 0.0
+        longest = max(window for _, window in windows)
+        with self._write() as db:
+            db.execute(
+                "DELETE FROM mail_calls WHERE connection_id = ? AND at <= ?",
+                (connection_id, now - longest),
+            )
+            wait = 0.0
+            for count, window in windows:
+                recent = [
+                    r[0]
+                    for r in db.execute(
+                        "SELECT at FROM mail_calls WHERE connection_id = ? AND at > ? ORDER BY at",
+                        (connection_id, now - window),
+                    )
+                ]
+                # A single message never waits forever on a limit smaller than its own calls.
+                excess = len(recent) + min(calls, count) - count
+                if excess > 0:
+                    # The oldest ``excess`` calls must leave the window first.
+                    index = min(excess, len(recent)) - 1
+                    wait = max(wait, recent[index] + window - now) if recent else window
+            if wait > 0:
+                return wait
+            db.executemany(
+                "INSERT INTO mail_calls (connection_id, at) VALUES (?, ?)",
+                [(connection_id, now)] * calls,
+            )
+            return 0.0
+
+    def mail_pause(self, connection_id: str) -> MailPause | None:
+        row = (
+            self._db()
+            .execute(
+                "SELECT paused_until, throttles FROM mail_pauses WHERE connection_id = ?",
+                (connection_id,),
+            )
+            .fetchone()
+        )
+        return None if row is None else MailPause(row["paused_until"], row["throttles"])
+
+    def pause_mail(self, connection_id: str, *, paused_until: float, throttles: int) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO mail_pauses (connection_id, paused_until, throttles)"
+                " VALUES (?, ?, ?)",
+                (connection_id, paused_until, throttles),
+            )
+
+    def clear_mail_pause(self, connection_id: str) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM mail_pauses WHERE connection_id = ?", (connection_id,))
 
     # OAuth states ----------------------------------------------------------------------
 

@@ -35,6 +35,18 @@ def fingerprint(secret: str | None) -> str:
     return "none" if not secret else f"…{secret[-4:]}"
 
 
+def require_usable(connection: Connection | None) -> Connection:
+    """The connection, if it can be used at all; else the 503 that says what to do."""
+    if connection is None or connection.refresh_token is None:
+        raise NotReady(f"no Zoho mailbox is connected: {REAUTH_HINT}", code="not_connected")
+    if connection.needs_reauth:
+        raise NotReady(
+            f"Zoho no longer accepts the stored refresh token: {REAUTH_HINT}",
+            code="reauthorization_required",
+        )
+    return connection
+
+
 class TokenStore(Protocol):
     def connection(self, connection_id: str) -> Connection | None: ...
 
@@ -144,10 +156,10 @@ class TokenService:
 
     def access_token(self, connection_id: str) -> str:
         """A usable access token; renews first when less than the buffer is left."""
-        connection = self._usable(self._store.connection(connection_id))
+        connection = require_usable(self._store.connection(connection_id))
         now = self._clock.now()
         if self._stale(connection, now):
-            connection = self._usable(self._renew_guarded(connection_id, self._wants_on_demand))
+            connection = require_usable(self._renew_guarded(connection_id, self._wants_on_demand))
         return self._token_of(connection)
 
     def renew_after_rejection(self, connection_id: str, rejected_token: str) -> str:
@@ -157,7 +169,7 @@ class TokenService:
         def wants(c: Connection, now: float) -> bool:
             return c.access_token in (None, rejected_token) and not self._backing_off(c, now)
 
-        connection = self._usable(self._renew_guarded(connection_id, wants))
+        connection = require_usable(self._renew_guarded(connection_id, wants))
         return self._token_of(connection)
 
     # The guarded renewal ---------------------------------------------------------------
@@ -247,17 +259,6 @@ class TokenService:
 
     def _wants_on_demand(self, connection: Connection, now: float) -> bool:
         return self._stale(connection, now) and not self._backing_off(connection, now)
-
-    def _usable(self, connection: Connection | None) -> Connection:
-        """The connection, if it can be used at all; else the 503 that says what to do."""
-        if connection is None or connection.refresh_token is None:
-            raise NotReady(f"no Zoho mailbox is connected: {REAUTH_HINT}", code="not_connected")
-        if connection.needs_reauth:
-            raise NotReady(
-                f"Zoho no longer accepts the stored refresh token: {REAUTH_HINT}",
-                code="reauthorization_required",
-            )
-        return connection
 
     def _token_of(self, connection: Connection) -> str:
         now = self._clock.now()

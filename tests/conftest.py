@@ -38,6 +38,9 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         self.time += seconds
 
+    def sleep(self, seconds: float) -> None:
+        self.time += max(0.0, seconds)
+
 
 class SecretGuard:
     """Collects secrets and everything a test saw, and says where any secret leaked."""
@@ -138,6 +141,8 @@ def make_settings(tmp_path: Path, secret_guard: SecretGuard) -> Callable[..., Se
             "api_keys": (API_KEY, OTHER_API_KEY),
             "admin_key": ADMIN_KEY,
             "zoho_timeout_seconds": 1.0,
+            # Pacing has its own tests; elsewhere it would only queue what a test sends inline.
+            "rate_limits": (),
         }
         if fake is not None:
             values.update(
@@ -177,6 +182,25 @@ def connected(
     app, client = make_app(settings)
     app.extensions["mailer"].startup()
     return app, client, fake_zoho
+
+
+@pytest.fixture
+def real_fake(secret_guard: SecretGuard) -> Iterator[FakeZoho]:
+    """A fake Zoho on the real clock, for gateways under gunicorn (which run on it)."""
+    fake = FakeZoho().start()
+    secret_guard.fakes.append(fake)
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def servers(secret_guard: SecretGuard) -> Iterator[list[Any]]:
+    """Every gunicorn a test starts: stopped after it, and its whole log searched for secrets."""
+    started: list[Any] = []
+    yield started
+    for server in started:
+        server.stop()
+        secret_guard.records.extend(server.log().splitlines())
 
 
 def auth_header(key: str = API_KEY) -> dict[str, str]:

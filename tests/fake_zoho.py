@@ -93,6 +93,7 @@ class FakeZoho:
         self.throttle_status = 400
         self.slow_seconds = 2.0  # how long "timeout" stalls
         self.mail_delay_seconds = 0.0
+        self.mail_down = False  # every Mail API call answers 500 while set
         self.deny_consent = False
         self.send_as = [PRIMARY, ALIAS]
         # State
@@ -313,6 +314,8 @@ class FakeZoho:
                 time.sleep(fake.mail_delay_seconds)
             with fake.lock:
                 failure = fake.mail_failures.popleft() if fake.mail_failures else None
+            if fake.mail_down:
+                failure = "500"
             if failure is None:
                 return None
             if failure == "timeout":

@@ -13,6 +13,9 @@ from typing import Any
 
 import requests
 
+from tests.conftest import ADMIN_KEY, API_KEY
+from tests.fake_zoho import FakeZoho
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -47,6 +50,7 @@ class Gunicorn:
             env={**env, "PYTHONPATH": str(ROOT)},
             stdout=log,
             stderr=log,
+            start_new_session=True,  # its own process group, so kill_all reaches every worker
         )
         log.close()
         if wait_ready:
@@ -83,5 +87,43 @@ class Gunicorn:
             self.process.kill()
             self.process.wait()
 
+    def kill_all(self) -> None:
+        """``kill -9`` the master and every worker at once, as a crash or an OOM kill would."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(self.process.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+        raise AssertionError("gunicorn's workers outlived kill -9 of their group")
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def env_for(fake: FakeZoho, tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of a gateway that talks to ``fake``, with its state under ``tmp_path``."""
+    return {
+        "ZOHO_CLIENT_ID": fake.client_id,
+        "ZOHO_CLIENT_SECRET": fake.client_secret,
+        "ZOHO_REDIRECT_URI": fake.redirect_uri,
+        "ZOHO_ACCOUNTS_URL": fake.url,
+        "ZOHO_API_DOMAIN": fake.url,
+        "ZOHO_TIMEOUT_SECONDS": "2",
+        "MAILER_API_KEYS": API_KEY,
+        "MAILER_ADMIN_KEY": ADMIN_KEY,
+        "MAILER_DB": str(tmp_path / "state" / "mailer.sqlite3"),
+        "MAILER_LOG_LEVEL": "DEBUG",
+        **extra,
+    }
+
+
+def start(servers: list[Gunicorn], env: dict[str, str], tmp_path: Path, **kwargs: Any) -> Gunicorn:
+    """Start a gunicorn and add it to ``servers`` (the fixture that stops them and reads logs)."""
+    server = Gunicorn(env, tmp_path / f"gunicorn-{len(servers)}.log", **kwargs)
+    servers.append(server)
+    return server.start()

@@ -205,22 +205,32 @@ def test_a_code_zoho_refuses_says_to_start_again(
     assert "/api/email/auth" in body["message"]
 
 
-def test_reconnecting_heals_a_revoked_connection(
-    connected: tuple[Any, FlaskClient, FakeZoho],
+def test_reconnecting_heals_a_revoked_connection_and_held_messages_go_out(
+    connected: tuple[Any, FlaskClient, FakeZoho], clock: FakeClock
 ) -> None:
     app, client, fake = connected
     connection = app.extensions["mailer"].store.connection("default")
     fake.revoke(connection.refresh_token)
     fake.expire_access_tokens()
     send = {"to": "paula@example.com", "subject": "Hi", "text": "hello"}
+    # The first send finds out: its message waits for the reconnection.
+    held = client.post("/api/email/send", json=send, headers=auth_header())
+    assert held.status_code == 202
     refused = client.post("/api/email/send", json=send, headers=auth_header())
     assert refused.status_code == 503
     assert refused.get_json()["error"]["code"] == "reauthorization_required"
     assert client.get("/api/email/status").status_code == 503
+    app.extensions["mailer"].deliver()
+    assert fake.sent == []
 
     client.get("/api/email/callback", query_string=consent(client, fake))
     assert client.get("/api/email/status").status_code == 200
     assert client.post("/api/email/send", json=send, headers=auth_header()).status_code == 200
+    clock.advance(31)
+    app.extensions["mailer"].deliver()
+    view = client.get(f"/api/email/messages/{held.get_json()['id']}", headers=auth_header())
+    assert view.get_json()["status"] == "sent"
+    assert len(fake.sent) == 2
 
 
 def test_data_centre_mail_hosts() -> None:

@@ -5,62 +5,18 @@ from __future__ import annotations
 import base64
 import itertools
 import sqlite3
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 import requests
 
 from tests.conftest import ADMIN_KEY, API_KEY, SecretGuard
 from tests.fake_zoho import PRIMARY, FakeZoho
-from tests.gunicorn_server import Gunicorn
+from tests.gunicorn_server import Gunicorn, env_for, start
 
 MESSAGE = {"to": "paula@example.com", "subject": "Hello", "text": "hi"}
 BEARER = {"Authorization": f"Bearer {API_KEY}"}
-
-
-@pytest.fixture
-def real_fake(secret_guard: SecretGuard) -> Iterator[FakeZoho]:
-    """A fake Zoho on the real clock, since gunicorn's workers run on it."""
-    fake = FakeZoho().start()
-    secret_guard.fakes.append(fake)
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def servers(tmp_path: Path, secret_guard: SecretGuard) -> Iterator[list[Gunicorn]]:
-    """Every gunicorn a test starts; stopped after it, and its whole log searched for secrets."""
-    started: list[Gunicorn] = []
-    yield started
-    for server in started:
-        server.stop()
-        secret_guard.records.extend(server.log().splitlines())
-
-
-def env_for(fake: FakeZoho, tmp_path: Path, **extra: str) -> dict[str, str]:
-    return {
-        "ZOHO_CLIENT_ID": fake.client_id,
-        "ZOHO_CLIENT_SECRET": fake.client_secret,
-        "ZOHO_REDIRECT_URI": fake.redirect_uri,
-        "ZOHO_ACCOUNTS_URL": fake.url,
-        "ZOHO_API_DOMAIN": fake.url,
-        "ZOHO_TIMEOUT_SECONDS": "2",
-        "MAILER_API_KEYS": API_KEY,
-        "MAILER_ADMIN_KEY": ADMIN_KEY,
-        "MAILER_DB": str(tmp_path / "state" / "mailer.sqlite3"),
-        "MAILER_LOG_LEVEL": "DEBUG",
-        **extra,
-    }
-
-
-def start(servers: list[Gunicorn], env: dict[str, str], tmp_path: Path, **kwargs: Any) -> Gunicorn:
-    server = Gunicorn(env, tmp_path / f"gunicorn-{len(servers)}.log", **kwargs)
-    servers.append(server)
-    return server.start()
 
 
 def test_three_workers_renew_once_and_a_restart_renews_not_at_all(

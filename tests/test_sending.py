@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import base64
+import sqlite3
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -133,12 +133,22 @@ def test_keys_expire_after_24_hours(connected: Connected, clock: FakeClock) -> N
     assert len(fake.sent) == 2
 
 
-def test_a_transient_failure_frees_the_key_for_a_retry(connected: Connected) -> None:
-    _, client, fake = connected
+def test_a_queued_messages_key_answers_its_current_state(
+    connected: Connected, clock: FakeClock
+) -> None:
+    app, client, fake = connected
     send(client)
     fake.mail_failures.append("500")
-    assert send(client, key="k1").status_code == 502
-    assert send(client, key="k1").status_code == 200
+    first = send(client, key="k1")
+    assert first.status_code == 202
+    again = send(client, key="k1")
+    assert again.status_code == 202 and again.get_json() == first.get_json()
+    clock.advance(31)
+    app.extensions["mailer"].deliver()
+    later = send(client, key="k1")
+    assert later.status_code == 200
+    assert later.get_json()["id"] == first.get_json()["id"]
+    assert later.get_json()["status"] == "sent"
     assert len(fake.sent) == 2
 
 
@@ -177,11 +187,12 @@ def test_a_bad_idempotency_key_is_refused(connected: Connected) -> None:
 
 
 def test_an_unexpected_exception_is_500_json_with_the_request_id(
-    tmp_path: Path, make_settings: Callable[..., Settings], make_app: Callable[..., Any]
+    make_settings: Callable[..., Settings], make_app: Callable[..., Any]
 ) -> None:
-    blocker = tmp_path / "not-a-directory"
-    blocker.write_text("a file where the outbox directory should be")
-    _, client = make_app(make_settings(transport="outbox", outbox_dir=str(blocker)))
+    settings = make_settings(transport="outbox")
+    _, client = make_app(settings)
+    with sqlite3.connect(settings.db_path) as damage:  # someone broke the state file
+        damage.execute("DROP TABLE messages")
     response = client.post(
         "/api/email/send", json=MESSAGE, headers={**auth_header(), "X-Request-ID": "req-7"}
     )

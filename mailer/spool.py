@@ -1,0 +1,379 @@
+"""Store and forward: persist every accepted message, deliver it at a safe pace, retry, report.
+
+A message is written to the store before any call to Zoho. When pacing allows and the mailbox
+is not paused, the request that accepted it delivers it at once (holding its lease); otherwise
+the delivery loop of some worker claims it later. A claim is a lease: a worker that dies
+mid-attempt leaves the message due again once the lease runs out, so delivery is at least once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from mailer.clock import Clock, utc_iso
+from mailer.errors import GatewayError, InvalidRequest, NotReady, UpstreamRejected
+from mailer.messages import Attachment, OutgoingMessage
+from mailer.receipts import Receipt, Transport
+from mailer.settings import RateLimit
+from mailer.store import Store, StoredMessage
+
+log = logging.getLogger(__name__)
+
+# Codes that mean "not now" rather than "this attempt failed": they do not use up attempts.
+HOLD_CODES = frozenset({"reauthorization_required", "not_connected"})
+# How long messages wait before the gateway looks again whether the mailbox is reconnected.
+HOLD_RECHECK_SECONDS = 30.0
+# A pause for a permit shorter than this is waited out in the delivery loop itself.
+MAX_INLINE_WAIT_SECONDS = 1.0
+# The most one delivery pass sends, so that a pass ends and shutdown stays prompt.
+MAX_PER_PASS = 200
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    """Retries, leases and the cool-down after Zoho throttles the mailbox."""
+
+    max_attempts: int = 10
+    max_age_seconds: float = 24 * 3600
+    retry_seconds: float = 30
+    max_retry_seconds: float = 1800
+    lease_seconds: float = 65
+    throttle_pause_seconds: float = 60
+    max_throttle_pause_seconds: float = 900
+    retention_seconds: float = 7 * 24 * 3600
+
+    def retry_delay(self, attempts: int, rng: random.Random) -> float:
+        delay = min(self.max_retry_seconds, self.retry_seconds * 2.0 ** (attempts - 1))
+        return rng.uniform(delay / 2, delay)
+
+    def throttle_pause(self, throttles: int) -> float:
+        return min(
+            self.max_throttle_pause_seconds, self.throttle_pause_seconds * 2.0 ** (throttles - 1)
+        )
+
+
+def pacing_windows(limits: tuple[RateLimit, ...]) -> tuple[tuple[int, float], ...]:
+    """The limits as (count, seconds) windows, each widened a little.
+
+    The widening absorbs the time between taking a permit and Zoho receiving the call, so
+    that the calls as Zoho sees them stay within the limit too.
+    """
+    return tuple((limit.count, limit.window_seconds * 1.1) for limit in limits)
+
+
+def to_payload(message: OutgoingMessage) -> dict[str, Any]:
+    return {
+        "to": list(message.to),
+        "cc": list(message.cc),
+        "bcc": list(message.bcc),
+        "sender": message.sender,
+        "subject": message.subject,
+        "html": message.html,
+        "text": message.text,
+    }
+
+
+def from_stored(stored: StoredMessage) -> OutgoingMessage:
+    p = stored.payload
+    return OutgoingMessage(
+        to=tuple(p["to"]),
+        cc=tuple(p["cc"]),
+        bcc=tuple(p["bcc"]),
+        sender=p["sender"],
+        subject=p["subject"],
+        html=p["html"],
+        text=p["text"],
+        attachments=tuple(Attachment(n, c, k) for n, k, c in stored.attachments),
+    )
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What the caller of ``accept`` is told: sent (with the receipt) or queued."""
+
+    message_id: str
+    receipt: Receipt | None
+
+    @property
+    def status(self) -> int:
+        return 200 if self.receipt is not None else 202
+
+    def body(self) -> dict[str, Any]:
+        if self.receipt is not None:
+            return self.receipt.body()
+        return {"id": self.message_id, "status": "queued"}
+
+
+class Spool:
+    """The outbox of one connection, shared by every worker through the store."""
+
+    def __init__(
+        self,
+        *,
+        connection_id: str,
+        store: Store,
+        transport: Transport,
+        clock: Clock,
+        policy: DeliveryPolicy,
+        limits: tuple[RateLimit, ...],
+        rng: random.Random | None = None,
+    ) -> None:
+        self._connection_id = connection_id
+        self._store = store
+        self._transport = transport
+        self._clock = clock
+        self._policy = policy
+        self._windows = pacing_windows(limits)
+        self._rng = rng or random.Random()
+        self._nonce = secrets.token_hex(4)
+
+    @property
+    def _owner(self) -> str:
+        """Who holds a lease: this process (workers fork from one master, so read the pid now)."""
+        return f"{os.getpid()}-{self._nonce}"
+
+    # Accepting ---------------------------------------------------------------------------
+
+    def accept(self, message: OutgoingMessage, message_id: str) -> Accepted:
+        """Persist ``message``; deliver it now when pacing allows, else leave it queued."""
+        now = self._clock.now()
+        calls = self._transport.calls_for(message)
+        inline = not self._paused(now) and self._take_permits(calls, now) == 0.0
+        self._store.add_message(
+            message_id,
+            self._connection_id,
+            payload=to_payload(message),
+            attachments=[(a.filename, a.content_type, a.content) for a in message.attachments],
+            calls=calls,
+            now=now,
+            lease_owner=self._owner if inline else None,
+            leased_until=now + self._policy.lease_seconds if inline else None,
+        )
+        if not inline:
+            log.info("queued %s: pacing or a pause holds it for the delivery loop", message_id)
+            return Accepted(message_id, None)
+        stored = self._store.message(message_id)
+        assert stored is not None
+        receipt, failure = self._attempt(stored, message)
+        if failure is not None:
+            raise failure
+        return Accepted(message_id, receipt)
+
+    # Delivering --------------------------------------------------------------------------
+
+    def deliver_due(self) -> int:
+        """One pass of the delivery loop: send due messages while pacing allows; returns sent."""
+        sent = 0
+        for _ in range(MAX_PER_PASS):
+            now = self._clock.now()
+            if self._paused(now) or self._transport.hold_reason() is not None:
+                break
+            stored = self._store.claim_due_message(
+                self._connection_id,
+                now=now,
+                owner=self._owner,
+                leased_until=now + self._policy.lease_seconds,
+            )
+            if stored is None:
+                break
+            wait = self._take_permits(stored.calls, now)
+            if wait > MAX_INLINE_WAIT_SECONDS:
+                self._store.retry_message(
+                    stored.id,
+                    self._owner,
+                    next_attempt_at=now + wait,
+                    attempts=stored.attempts,
+                    now=now,
+                )
+                break
+            if wait > 0:
+                self._clock.sleep(wait)
+                if self._take_permits(stored.calls, self._clock.now()) > 0:
+                    self._store.retry_message(
+                        stored.id,
+                        self._owner,
+                        next_attempt_at=now + wait,
+                        attempts=stored.attempts,
+                        now=self._clock.now(),
+                    )
+                    continue
+            receipt, _ = self._attempt(stored, from_stored(stored))
+            sent += receipt is not None
+        return sent
+
+    def _attempt(
+        self, stored: StoredMessage, message: OutgoingMessage
+    ) -> tuple[Receipt | None, GatewayError | None]:
+        """One delivery attempt of a message this process holds the lease of.
+
+        Returns the receipt when sent, the error when the message failed for good (an inline
+        caller answers with it), and neither when it will be retried.
+        """
+        attempts = stored.attempts + 1
+        try:
+            receipt = self._transport.send(message, stored.id)
+        except (UpstreamRejected, InvalidRequest) as exc:
+            self._fail(stored, attempts, exc)
+            return None, exc
+        except NotReady as exc:
+            self._not_now(stored, attempts, exc)
+            return None, None
+        except GatewayError as exc:
+            self._retry_or_fail(stored, attempts, exc.code, exc.message)
+            return None, None
+        except Exception as exc:
+            log.exception("unexpected error delivering %s", stored.id)
+            self._retry_or_fail(stored, attempts, "internal_error", type(exc).__name__)
+            return None, None
+        now = self._clock.now()
+        if not self._store.finish_message(
+            stored.id,
+            self._owner,
+            status="sent",
+            now=now,
+            attempts=attempts,
+            zoho_message_id=receipt.zoho_message_id,
+            mail_id=receipt.mail_id,
+        ):
+            log.warning("sent %s after its lease ran out; it may be delivered twice", stored.id)
+        self._store.clear_mail_pause(self._connection_id)
+        log.info(
+            "delivered %s zoho_message_id=%s attempt=%d",
+            stored.id,
+            receipt.zoho_message_id,
+            attempts,
+        )
+        return receipt, None
+
+    def _not_now(self, stored: StoredMessage, attempts: int, exc: NotReady) -> None:
+        now = self._clock.now()
+        if exc.code == "zoho_throttled":
+            pause = self._store.mail_pause(self._connection_id)
+            throttles = (pause.throttles if pause else 0) + 1
+            until = now + self._policy.throttle_pause(throttles)
+            self._store.pause_mail(self._connection_id, paused_until=until, throttles=throttles)
+            log.warning("Zoho throttled the mailbox; delivery paused until %s", utc_iso(until))
+            self._store.retry_message(
+                stored.id,
+                self._owner,
+                next_attempt_at=until,
+                attempts=stored.attempts,
+                now=now,
+                error_code=exc.code,
+                error=exc.message,
+            )
+        elif exc.code in HOLD_CODES:
+            self._store.retry_message(
+                stored.id,
+                self._owner,
+                next_attempt_at=now + HOLD_RECHECK_SECONDS,
+                attempts=stored.attempts,
+                now=now,
+                error_code=exc.code,
+                error=exc.message,
+            )
+        else:
+            self._retry_or_fail(stored, attempts, exc.code, exc.message)
+
+    def _retry_or_fail(self, stored: StoredMessage, attempts: int, code: str, error: str) -> None:
+        now = self._clock.now()
+        too_old = now - stored.created_at >= self._policy.max_age_seconds
+        if attempts >= self._policy.max_attempts or too_old:
+            why = "too old" if too_old else f"{attempts} attempts"
+            self._store.finish_message(
+                stored.id,
+                self._owner,
+                status="failed",
+                now=now,
+                attempts=attempts,
+                error_code=code,
+                error=f"gave up after {why}: {error}",
+            )
+            log.error("gave up on %s after %s: %s", stored.id, why, code)
+            return
+        delay = self._policy.retry_delay(attempts, self._rng)
+        self._store.retry_message(
+            stored.id,
+            self._owner,
+            next_attempt_at=now + delay,
+            attempts=attempts,
+            now=now,
+            error_code=code,
+            error=error,
+        )
+        log.warning("attempt %d of %s failed (%s); retry in %d s", attempts, stored.id, code, delay)
+
+    def _fail(self, stored: StoredMessage, attempts: int, exc: GatewayError) -> None:
+        zoho_code = exc.zoho_error_code if isinstance(exc, UpstreamRejected) else None
+        self._store.finish_message(
+            stored.id,
+            self._owner,
+            status="failed",
+            now=self._clock.now(),
+            attempts=attempts,
+            error_code=exc.code,
+            error=exc.message,
+            zoho_error_code=zoho_code,
+        )
+        log.warning("%s failed for good: %s %s", stored.id, exc.code, zoho_code or "")
+
+    # Pacing ------------------------------------------------------------------------------
+
+    def _paused(self, now: float) -> bool:
+        pause = self._store.mail_pause(self._connection_id)
+        return pause is not None and pause.paused_until > now
+
+    def _take_permits(self, calls: int, now: float) -> float:
+        return self._store.take_mail_calls(self._connection_id, calls, self._windows, now=now)
+
+    # Reporting and retention ---------------------------------------------------------------
+
+    def view(self, message_id: str) -> dict[str, Any] | None:
+        """A message as ``GET /api/email/messages/<id>`` shows it (never its body)."""
+        stored = self._store.message(message_id)
+        if stored is None or stored.connection_id != self._connection_id:
+            return None
+        waiting = stored.status == "queued"
+        return {
+            "id": stored.id,
+            "status": stored.status,
+            "attempts": stored.attempts,
+            "next_attempt_at": utc_iso(stored.next_attempt_at) if waiting else None,
+            "last_error": None
+            if stored.last_error_code is None
+            else {
+                "code": stored.last_error_code,
+                "message": stored.last_error,
+                "zoho_error_code": stored.zoho_error_code,
+            },
+            "zoho_message_id": stored.zoho_message_id,
+            "mail_id": stored.mail_id,
+            "created_at": utc_iso(stored.created_at),
+            "updated_at": utc_iso(stored.updated_at),
+            "finished_at": utc_iso(stored.finished_at),
+        }
+
+    def stats(self) -> dict[str, Any]:
+        depth, oldest = self._store.queue_stats(self._connection_id)
+        pause = self._store.mail_pause(self._connection_id)
+        now = self._clock.now()
+        return {
+            "queue_depth": depth,
+            "oldest_queued_age_seconds": None if oldest is None else round(now - oldest, 1),
+            "paused_until": utc_iso(pause.paused_until)
+            if pause is not None and pause.paused_until > now
+            else None,
+        }
+
+    def purge(self) -> int:
+        """Forget messages finished longer ago than the retention period."""
+        now = self._clock.now()
+        deleted = self._store.purge(finished_before=now - self._policy.retention_seconds, now=now)
+        if deleted:
+            log.info("purged %d messages older than the retention period", deleted)
+        return deleted
