@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mailer.clock import Clock
-from mailer.errors import Conflict, GatewayError, InvalidRequest
+from mailer.errors import Conflict, InvalidRequest
 from mailer.messages import parse_send_request
 from mailer.receipts import Transport
 from mailer.spool import Spool
@@ -101,30 +101,20 @@ class SendService:
         message_id = f"msg_{uuid.uuid4().hex}"
         try:
             accepted = self._spool.accept(message, message_id)
-        except GatewayError as exc:
-            # Zoho refused the message for good on the inline attempt; it is stored as failed.
-            answer = Answer(exc.status, {"id": message_id, **exc.body()})
-            log.warning(
-                "send request_id=%s id=%s outcome=failed code=%s status=%d",
-                request_id,
-                message_id,
-                exc.code,
-                exc.status,
-            )
         except Exception:
             if key is not None:
-                self._store.release_idempotency_key(key)
+                self._store.release_idempotency_key(key)  # nothing was accepted
             raise
-        else:
-            answer = Answer(accepted.status, accepted.body())
-            log.info(
-                "send request_id=%s id=%s zoho_message_id=%s outcome=%s recipients=%d",
-                request_id,
-                message_id,
-                accepted.receipt.zoho_message_id if accepted.receipt else None,
-                "sent" if accepted.receipt else "queued",
-                message.recipient_count,
-            )
+        answer = Answer(accepted.status, accepted.body())
+        log.info(
+            "send request_id=%s id=%s zoho_message_id=%s outcome=%s status=%d recipients=%d",
+            request_id,
+            message_id,
+            accepted.receipt.zoho_message_id if accepted.receipt else None,
+            accepted.outcome,
+            accepted.status,
+            message.recipient_count,
+        )
         if key is not None:
             self._store.complete_idempotency_key(key, answer.status, answer.body)
         return answer

@@ -94,16 +94,25 @@ def from_stored(stored: StoredMessage) -> OutgoingMessage:
 
 @dataclass(frozen=True)
 class Accepted:
-    """What the caller of ``accept`` is told: sent (with the receipt) or queued."""
+    """A stored message and how its inline attempt went: sent, queued, or failed for good."""
 
     message_id: str
-    receipt: Receipt | None
+    receipt: Receipt | None = None
+    failure: GatewayError | None = None
+
+    @property
+    def outcome(self) -> str:
+        return "sent" if self.receipt else "failed" if self.failure else "queued"
 
     @property
     def status(self) -> int:
+        if self.failure is not None:
+            return self.failure.status
         return 200 if self.receipt is not None else 202
 
     def body(self) -> dict[str, Any]:
+        if self.failure is not None:
+            return {"id": self.message_id, **self.failure.body()}
         if self.receipt is not None:
             return self.receipt.body()
         return {"id": self.message_id, "status": "queued"}
@@ -140,7 +149,10 @@ class Spool:
     # Accepting ---------------------------------------------------------------------------
 
     def accept(self, message: OutgoingMessage, message_id: str) -> Accepted:
-        """Persist ``message``; deliver it now when pacing allows, else leave it queued."""
+        """Persist ``message``; deliver it now when pacing allows, else leave it queued.
+
+        Raises only when the message could not be stored: then nothing was accepted.
+        """
         now = self._clock.now()
         calls = self._transport.calls_for(message)
         inline = not self._paused(now) and self._take_permits(calls, now) == 0.0
@@ -160,9 +172,7 @@ class Spool:
         stored = self._store.message(message_id)
         assert stored is not None
         receipt, failure = self._attempt(stored, message)
-        if failure is not None:
-            raise failure
-        return Accepted(message_id, receipt)
+        return Accepted(message_id, receipt, failure)
 
     # Delivering --------------------------------------------------------------------------
 

@@ -12,8 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mailer.errors import NotReady
+
 # Every write waits this long for another process's write to finish before giving up.
 BUSY_TIMEOUT_SECONDS = 10.0
+
+
+class StateBusy(NotReady):
+    """The SQLite file stayed locked by someone else for the whole busy timeout."""
+
+    code = "state_busy"
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS connections (
@@ -188,8 +197,11 @@ class OAuthState:
 class Store:
     """The one place that reads and writes the SQLite file; safe across threads, forks and workers."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, busy_timeout_seconds: float = BUSY_TIMEOUT_SECONDS
+    ) -> None:
         self.path = Path(path)
+        self._busy_timeout_seconds = busy_timeout_seconds
         self._local = threading.local()
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # Create the file ourselves so that it is 0600 from its first byte; SQLite gives the
@@ -204,7 +216,7 @@ class Store:
         if db is None or self._local.pid != os.getpid():
             db = sqlite3.connect(
                 self.path,
-                timeout=BUSY_TIMEOUT_SECONDS,
+                timeout=self._busy_timeout_seconds,
                 isolation_level=None,
                 check_same_thread=False,
             )
@@ -220,7 +232,15 @@ class Store:
     def _write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction that takes SQLite's write lock up front."""
         db = self._db()
-        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            raise StateBusy(
+                "the gateway's state file is busy (locked by another process); try again",
+                retry_after_seconds=1,
+            ) from exc
         try:
             yield db
         except BaseException:

@@ -122,8 +122,15 @@ def env_for(fake: FakeZoho, tmp_path: Path, **extra: str) -> dict[str, str]:
     }
 
 
-def start(servers: list[Gunicorn], env: dict[str, str], tmp_path: Path, **kwargs: Any) -> Gunicorn:
+def start(
+    servers: list[Gunicorn],
+    env: dict[str, str],
+    tmp_path: Path,
+    *,
+    wait_ready: bool = True,
+    **kwargs: Any,
+) -> Gunicorn:
     """Start a gunicorn and add it to ``servers`` (the fixture that stops them and reads logs)."""
     server = Gunicorn(env, tmp_path / f"gunicorn-{len(servers)}.log", **kwargs)
     servers.append(server)
-    return server.start()
+    return server.start(wait_ready=wait_ready)

@@ -61,6 +61,7 @@ def test_the_auth_redirect_carries_what_zoho_needs(
     assert "SameSite=Lax" in cookie
 
 
+@pytest.mark.security
 @pytest.mark.parametrize(
     "headers",
     [{}, {"Authorization": "Basic " + base64.b64encode(b"admin:wrong").decode()}, auth_header()],
@@ -104,6 +105,7 @@ def test_setup_from_nothing_then_a_send_without_restart(
     assert len(fake_zoho.token_calls) == 1  # the token from the exchange was used as it was
 
 
+@pytest.mark.security
 def test_a_replayed_state_is_refused_and_exchanges_nothing(
     unconnected: FlaskClient, fake_zoho: FakeZoho
 ) -> None:
@@ -115,6 +117,7 @@ def test_a_replayed_state_is_refused_and_exchanges_nothing(
     assert len(fake_zoho.token_calls) == 1
 
 
+@pytest.mark.security
 def test_a_forged_state_is_refused_and_exchanges_nothing(
     unconnected: FlaskClient, fake_zoho: FakeZoho
 ) -> None:
@@ -126,6 +129,7 @@ def test_a_forged_state_is_refused_and_exchanges_nothing(
     assert fake_zoho.token_calls == []
 
 
+@pytest.mark.security
 def test_a_state_from_another_browser_is_refused(
     unconnected: FlaskClient,
     fake_zoho: FakeZoho,
@@ -140,6 +144,7 @@ def test_a_state_from_another_browser_is_refused(
     assert fake_zoho.token_calls == []
 
 
+@pytest.mark.security
 def test_an_expired_state_is_refused(
     unconnected: FlaskClient, fake_zoho: FakeZoho, clock: FakeClock
 ) -> None:
@@ -151,6 +156,7 @@ def test_an_expired_state_is_refused(
     assert fake_zoho.token_calls == []
 
 
+@pytest.mark.security
 def test_a_denied_consent_is_a_page_that_says_so(
     unconnected: FlaskClient, fake_zoho: FakeZoho
 ) -> None:
@@ -163,6 +169,7 @@ def test_a_denied_consent_is_a_page_that_says_so(
     assert fake_zoho.token_calls == []
 
 
+@pytest.mark.security
 def test_a_missing_code_is_refused(unconnected: FlaskClient, fake_zoho: FakeZoho) -> None:
     query = consent(unconnected, fake_zoho)
     del query["code"]
@@ -171,6 +178,7 @@ def test_a_missing_code_is_refused(unconnected: FlaskClient, fake_zoho: FakeZoho
     assert response.get_json()["error"]["code"] == "missing_code"
 
 
+@pytest.mark.security
 def test_a_stranger_accounts_server_never_sees_the_code_or_the_secret(
     unconnected: FlaskClient, fake_zoho: FakeZoho, secret_guard: SecretGuard
 ) -> None:

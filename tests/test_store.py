@@ -5,9 +5,12 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
+import pytest
+
 from mailer.store import Account, Store
 
 
+@pytest.mark.security
 def test_the_file_is_created_0600_in_wal_mode(tmp_path: Path) -> None:
     path = tmp_path / "new" / "mailer.sqlite3"
     store = Store(path)
