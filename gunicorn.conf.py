@@ -16,7 +16,7 @@ bind = [f"0.0.0.0:{_port}"] if _port else ["127.0.0.1:8000"]
 # Threads suit a gateway that mostly waits on Zoho; two processes use both cores.
 worker_class = "gthread"
 workers = 2
-threads = 8
+threads = 16
 # A request may wait for a renewal (one Zoho call, 15 s timeout) and then a send.
 timeout = 60
 graceful_timeout = 30

@@ -276,11 +276,10 @@ class ZohoTransport:
 
     def _with_token(self, call: Callable[[Connection, str], T]) -> T:
         """Call Zoho with the current token; on 401, renew once (single flight) and retry once."""
-        connection = self._connection()
-        token = self._tokens.access_token(self._connection_id)
+        connection, token = self._tokens.credentials(self._connection_id)
         try:
             return call(connection, token)
         except MailTokenRejected:
             log.info("Zoho Mail refused the access token; renewing once and retrying")
             token = self._tokens.renew_after_rejection(self._connection_id, token)
-            return call(self._connection(), token)
+            return call(connection, token)  # a renewal changes the token, not the Mail API host

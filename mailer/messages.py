@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from dataclasses import dataclass
 from email.headerregistry import Address
@@ -21,6 +22,8 @@ MAX_ATTACHMENTS = 50
 KNOWN_FIELDS = frozenset({"to", "cc", "bcc", "from", "subject", "html", "text", "attachments"})
 # C0 controls and DEL; a CR or LF in a header is how header injection starts.
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# One bare addr-spec: no display name, quotes, comments, groups or list separators.
+_BARE = re.compile(r"^\s*[^\s<>\"(),:;\[\]\\]+@[^\s<>\"(),:;\[\]\\@]+\s*$")
 _CONTENT_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$")
 
 
@@ -69,15 +72,32 @@ def _check_text(field: str, value: str, what: str) -> None:
         )
 
 
-def _addr_spec(field: str, raw: str) -> str:
-    """A validated, normalised addr-spec (no DNS look-up)."""
+@functools.lru_cache(maxsize=4096)
+def _normalised(raw: str) -> str:
+    """email-validator's ASCII form of an addr-spec (no DNS look-up); cached, as it is pure.
+
+    International domains become their xn-- form; a non-ASCII local part (SMTPUTF8) is refused,
+    as Zoho's API does not document support for it.
+    """
+    checked = validate_email(raw, check_deliverability=False, allow_smtputf8=False)
+    return str(checked.ascii_email or checked.normalized)
+
+
+def _address(field: str, name: str, spec: str) -> Address:
     try:
-        checked = validate_email(raw, check_deliverability=False)
+        return Address(display_name=name, addr_spec=spec)
+    except Exception as exc:  # the stdlib re-parses spec and raises its defects
+        raise _fail(field, "invalid_address", f"{spec!r} is not a usable address") from exc
+
+
+def _addr_spec(field: str, raw: str) -> str:
+    """A validated, normalised addr-spec."""
+    try:
+        return _normalised(raw)
     except EmailNotValidError as exc:
         raise _fail(
             field, "invalid_address", f"{raw!r} is not a valid email address: {exc}"
         ) from exc
-    return str(checked.normalized)
 
 
 def parse_addresses(field: str, value: object) -> tuple[Address, ...]:
@@ -93,6 +113,10 @@ def parse_addresses(field: str, value: object) -> tuple[Address, ...]:
         _check_text(field, item, "an address")
         if not item.strip():
             raise _fail(field, "invalid_address", f"{field} holds an empty address")
+        if _BARE.match(item):
+            # One bare addr@domain needs no header parser; email-validator checks it all.
+            addresses.append(_address(field, "", _addr_spec(field, item.strip())))
+            continue
         try:
             header = default_policy.header_factory("to", item)
             groups = header.groups
@@ -107,7 +131,7 @@ def parse_addresses(field: str, value: object) -> tuple[Address, ...]:
                 spec = _addr_spec(field, address.addr_spec)
                 name = address.display_name or ""
                 _check_text(field, name, "a display name")
-                addresses.append(Address(display_name=name, addr_spec=spec))
+                addresses.append(_address(field, name, spec))
         if len(addresses) > MAX_RECIPIENTS:
             break
     return tuple(addresses)

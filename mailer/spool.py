@@ -156,7 +156,7 @@ class Spool:
         now = self._clock.now()
         calls = self._transport.calls_for(message)
         inline = not self._paused(now) and self._take_permits(calls, now) == 0.0
-        self._store.add_message(
+        stored = self._store.add_message(
             message_id,
             self._connection_id,
             payload=to_payload(message),
@@ -169,8 +169,6 @@ class Spool:
         if not inline:
             log.info("queued %s: pacing or a pause holds it for the delivery loop", message_id)
             return Accepted(message_id, None)
-        stored = self._store.message(message_id)
-        assert stored is not None
         receipt, failure = self._attempt(stored, message)
         return Accepted(message_id, receipt, failure)
 

@@ -464,7 +464,7 @@ class Store:
         now: float,
         lease_owner: str | None = None,
         leased_until: float | None = None,
-    ) -> None:
+    ) -> StoredMessage:
         """Persist an accepted message: queued, or already claimed by ``lease_owner``."""
         status = "queued" if lease_owner is None else "sending"
         with self._write() as db:
@@ -493,11 +493,32 @@ class Store:
                     for i, (name, kind, content) in enumerate(attachments)
                 ],
             )
+        return StoredMessage(
+            id=message_id,
+            connection_id=connection_id,
+            status=status,
+            payload=payload,
+            attachments=tuple((name, kind, content) for name, kind, content in attachments),
+            calls=calls,
+            attempts=0,
+            next_attempt_at=now,
+            leased_until=leased_until,
+            last_error_code=None,
+            last_error=None,
+            zoho_error_code=None,
+            zoho_message_id=None,
+            mail_id=None,
+            created_at=now,
+            updated_at=now,
+            finished_at=None,
+        )
 
     def claim_due_message(
         self, connection_id: str, *, now: float, owner: str, leased_until: float
     ) -> StoredMessage | None:
         """Lease the next due message to ``owner``: a queued one, or one whose lease ran out."""
+        if not self._has_due_message(connection_id, now):
+            return None  # the common case, answered without taking the write lock
         with self._write() as db:
             row = db.execute(
                 "SELECT id FROM messages WHERE connection_id = ? AND ("
@@ -514,6 +535,19 @@ class Store:
                 (owner, leased_until, now, row["id"]),
             )
         return self.message(row["id"])
+
+    def _has_due_message(self, connection_id: str, now: float) -> bool:
+        row = (
+            self._db()
+            .execute(
+                "SELECT 1 FROM messages WHERE connection_id = ? AND ("
+                " (status = 'queued' AND next_attempt_at <= ?)"
+                " OR (status = 'sending' AND leased_until <= ?)) LIMIT 1",
+                (connection_id, now, now),
+            )
+            .fetchone()
+        )
+        return row is not None
 
     def message(self, message_id: str) -> StoredMessage | None:
         db = self._db()
@@ -695,6 +729,8 @@ class Store:
             )
 
     def clear_mail_pause(self, connection_id: str) -> None:
+        if self.mail_pause(connection_id) is None:
+            return  # the common case, answered without taking the write lock
         with self._write() as db:
             db.execute("DELETE FROM mail_pauses WHERE connection_id = ?", (connection_id,))
 

@@ -156,11 +156,15 @@ class TokenService:
 
     def access_token(self, connection_id: str) -> str:
         """A usable access token; renews first when less than the buffer is left."""
+        return self.credentials(connection_id)[1]
+
+    def credentials(self, connection_id: str) -> tuple[Connection, str]:
+        """The connection with a usable access token (one read of the store when fresh)."""
         connection = require_usable(self._store.connection(connection_id))
         now = self._clock.now()
         if self._stale(connection, now):
             connection = require_usable(self._renew_guarded(connection_id, self._wants_on_demand))
-        return self._token_of(connection)
+        return connection, self._token_of(connection)
 
     def renew_after_rejection(self, connection_id: str, rejected_token: str) -> str:
         """Zoho refused ``rejected_token``: renew once (single flight) and return the new one."""

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Flask, Response, jsonify, redirect, request
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 THROTTLE_BODY = {
     "error_description": "You have made too many requests continuously. Please try again after some time.",
@@ -46,6 +46,10 @@ DOCUMENTED_SEND_KEYS = frozenset(
 )
 PRIMARY = "rebecca@zylker.com"
 ALIAS = "support@zylker.com"
+
+
+class KeepAliveHandler(WSGIRequestHandler):
+    protocol_version = "HTTP/1.1"
 
 
 class RealClock:
@@ -112,7 +116,10 @@ class FakeZoho:
         self.all_tokens: list[str] = []  # every token ever issued, for secret checks
         self._ids = itertools.count(1781769938654155100)
         self.app = self._build()
-        self._server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        # HTTP/1.1 with keep-alive, as Zoho's servers answer; werkzeug's default is HTTP/1.0.
+        self._server = make_server(
+            "127.0.0.1", 0, self.app, threaded=True, request_handler=KeepAliveHandler
+        )
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

@@ -35,12 +35,14 @@ class Gunicorn:
         self.log_path = log_path
         self.workers = workers
         self.process: subprocess.Popen[bytes] | None = None
+        self.workers_arg = True  # False: keep gunicorn.conf.py's number of workers
 
     def start(self, *, wait_ready: bool = True) -> Gunicorn:
         env = {
             "PATH": os.environ.get("PATH", ""),
             "HOME": os.environ.get("HOME", "/tmp"),
-            "GUNICORN_CMD_ARGS": f"--bind 127.0.0.1:{self.port} --workers {self.workers}",
+            "GUNICORN_CMD_ARGS": f"--bind 127.0.0.1:{self.port}"
+            + (f" --workers {self.workers}" if self.workers_arg else ""),
             **self.env,
         }
         log = self.log_path.open("ab")

@@ -148,3 +148,14 @@ def test_bad_input_is_refused_with_its_code_and_field(
 def test_exactly_150_recipients_are_allowed() -> None:
     message = parse_send_request({**OK, "to": [f"r{i}@example.com" for i in range(150)]})
     assert message.recipient_count == 150
+
+
+def test_international_domains_are_sent_in_their_ascii_form() -> None:
+    message = parse_send_request({**OK, "to": ["zoe@exämple.de", "Zoë <zoe@exämple.de>"]})
+    assert message.to == ("zoe@xn--exmple-cua.de", "Zoë <zoe@xn--exmple-cua.de>")
+
+
+def test_a_non_ascii_local_part_is_refused_clearly() -> None:
+    with pytest.raises(InvalidRequest, match="before the @-sign") as raised:
+        parse_send_request({**OK, "to": "zoë@example.com"})
+    assert raised.value.code == "invalid_address"

@@ -1,0 +1,372 @@
+"""The gateway's benchmark: `make bench` (or `python -m bench`) prints the table of figures.
+
+It starts the fake Zoho (with an answer delay) and the gateway under gunicorn with the
+production gunicorn.conf.py, drives load with wrk, and measures each figure side by side with
+its baseline in the same run, several times; the medians are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import logging
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import API_KEY  # noqa: E402
+from tests.fake_zoho import ACCOUNT_ID, PRIMARY, FakeZoho  # noqa: E402
+from tests.gunicorn_server import Gunicorn, env_for  # noqa: E402
+
+LUA = str(Path(__file__).with_name("post.lua"))
+BEARER = {"Authorization": f"Bearer {API_KEY}"}
+SEND = {"to": "paula@example.com", "subject": "Benchmark", "text": "hello from the benchmark"}
+ZOHO_SEND = {
+    "fromAddress": PRIMARY,
+    "toAddress": "paula@example.com",
+    "subject": "Benchmark",
+    "content": "hello from the benchmark",
+    "mailFormat": "plaintext",
+}
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(
+    url: str, body: dict[str, Any], auth: str, *, connections: int, seconds: int
+) -> dict[str, float]:
+    """Requests per second and latency percentiles (ms) of one wrk run."""
+    threads = min(2, connections)
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", LUA, url],
+        env={**os.environ, "BENCH_BODY": json.dumps(body), "BENCH_AUTH": auth},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    figures = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
+    for pct in ("50", "99"):
+        value, unit = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+        figures[f"p{pct}"] = float(value) * _UNITS[unit]
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    figures["errors"] = float(errors.group(1)) if errors else 0.0
+    return figures
+
+
+def access_token(fake: FakeZoho) -> str:
+    reply = requests.post(
+        f"{fake.url}/oauth/v2/token",
+        timeout=5,
+        data={
+            "grant_type": "refresh_token",
+            "client_id": fake.client_id,
+            "client_secret": fake.client_secret,
+            "refresh_token": fake.issue_refresh_token(),
+        },
+    )
+    return str(reply.json()["access_token"])
+
+
+def gateway(
+    fake: FakeZoho, work: Path, name: str, workers: int | None = None, **env: str
+) -> Gunicorn:
+    settings = env_for(
+        fake,
+        work / name,
+        ZOHO_REFRESH_TOKEN=fake.issue_refresh_token(),
+        ZOHO_ACCOUNT_ID=ACCOUNT_ID,
+        MAILER_LOG_LEVEL="WARNING",
+        **env,
+    )
+    (work / name).mkdir(parents=True, exist_ok=True)
+    server = Gunicorn(settings, work / name / "gunicorn.log", workers=workers or 2)
+    if workers is None:  # the production default from gunicorn.conf.py
+        server.workers_arg = False
+    server.start()
+    requests.post(f"{server.url}/api/email/send", json=SEND, headers=BEARER, timeout=10)
+    return server
+
+
+def worker_rss_mb(server: Gunicorn) -> list[float]:
+    assert server.process is not None
+    children = (
+        Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()
+    )
+    sizes = []
+    for pid in children:
+        status = Path(f"/proc/{pid}/status").read_text()
+        kb = int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1))  # type: ignore[union-attr]
+        sizes.append(kb / 1024)
+    return sizes
+
+
+def throughput_and_latency(work: Path, runs: int, seconds: int) -> dict[str, Any]:
+    results: dict[str, list[float]] = {
+        "ratio": [],
+        "gw_rps": [],
+        "direct_rps": [],
+        "added_p50": [],
+        "added_p99": [],
+        "gw_p50": [],
+        "direct_p50": [],
+        "errors": [],
+    }
+    rss: list[float] = []
+    slow = FakeZoho(expires_in=3600).start()
+    slow.token_limit = None
+    slow.mail_delay_seconds = 0.1
+    fast = FakeZoho(expires_in=3600).start()
+    fast.token_limit = None
+    try:
+        slow_gw = gateway(slow, work, "throughput", ZOHO_RATE_LIMITS="off")
+        fast_gw = gateway(fast, work, "latency", ZOHO_RATE_LIMITS="off")
+        slow_direct = f"{slow.url}/api/accounts/{ACCOUNT_ID}/messages"
+        fast_direct = f"{fast.url}/api/accounts/{ACCOUNT_ID}/messages"
+        slow_auth = f"Zoho-oauthtoken {access_token(slow)}"
+        fast_auth = f"Zoho-oauthtoken {access_token(fast)}"
+        for _ in range(runs):
+            direct = wrk(slow_direct, ZOHO_SEND, slow_auth, connections=16, seconds=seconds)
+            through = wrk(
+                f"{slow_gw.url}/api/email/send",
+                SEND,
+                BEARER["Authorization"],
+                connections=16,
+                seconds=seconds,
+            )
+            results["ratio"].append(through["rps"] / direct["rps"])
+            results["gw_rps"].append(through["rps"])
+            results["direct_rps"].append(direct["rps"])
+            results["errors"].append(through["errors"])
+            direct = wrk(fast_direct, ZOHO_SEND, fast_auth, connections=1, seconds=seconds)
+            through = wrk(
+                f"{fast_gw.url}/api/email/send",
+                SEND,
+                BEARER["Authorization"],
+                connections=1,
+                seconds=seconds,
+            )
+            results["added_p50"].append(through["p50"] - direct["p50"])
+            results["added_p99"].append(through["p99"] - direct["p99"])
+            results["gw_p50"].append(through["p50"])
+            results["direct_p50"].append(direct["p50"])
+            results["errors"].append(through["errors"])
+        rss = worker_rss_mb(slow_gw) + worker_rss_mb(fast_gw)
+        slow_gw.stop()
+        fast_gw.stop()
+    finally:
+        slow.stop()
+        fast.stop()
+    medians = {k: statistics.median(v) for k, v in results.items()}
+    medians["rss_max"] = max(rss)
+    medians["rss_all"] = rss
+    medians["runs"] = runs
+    return medians
+
+
+def calls_per_100(work: Path) -> dict[str, int]:
+    fake = FakeZoho().start()
+    try:
+        server = gateway(fake, work, "calls", ZOHO_RATE_LIMITS="off")
+        before = {"send": 0, "upload": 0, "accounts": 0}
+        for call in fake.mail_calls:
+            before[kind(call.path)] += 1
+        token_before = len(fake.token_calls)
+        pdf = base64.b64encode(b"%PDF-1.4 benchmark\n%%EOF\n").decode()
+        for i in range(100):
+            body = dict(SEND)
+            if i % 10 == 0:
+                body["attachments"] = [
+                    {"filename": f"{i}.pdf", "content": pdf, "content_type": "application/pdf"}
+                ]
+            requests.post(f"{server.url}/api/email/send", json=body, headers=BEARER, timeout=10)
+        server.stop()
+        counts = {"send": 0, "upload": 0, "accounts": 0}
+        for call in fake.mail_calls:
+            counts[kind(call.path)] += 1
+        return {k: counts[k] - before[k] for k in counts} | {
+            "token": len(fake.token_calls) - token_before
+        }
+    finally:
+        fake.stop()
+
+
+def kind(path: str) -> str:
+    if path.endswith("/attachments"):
+        return "upload"
+    return "send" if path.endswith("/messages") else "accounts"
+
+
+def renewals(
+    work: Path, restarts: int, lifetime_seconds: int, observe_seconds: int
+) -> dict[str, float]:
+    fake = FakeZoho().start()
+    fake.token_limit = None
+    try:
+        env = env_for(
+            fake,
+            work / "renewals",
+            ZOHO_REFRESH_TOKEN=fake.issue_refresh_token(),
+            ZOHO_ACCOUNT_ID=ACCOUNT_ID,
+            MAILER_LOG_LEVEL="INFO",
+        )
+        (work / "renewals").mkdir(parents=True, exist_ok=True)
+        for i in range(restarts):
+            server = Gunicorn(env, work / "renewals" / f"start-{i}.log", workers=4).start()
+            server.wait_until(
+                lambda s=server: (
+                    s.log().count("using stored token") + s.log().count("renewed") >= 4
+                ),
+                what="startup",
+            )
+            server.stop()
+        per_restart = (len(fake.refresh_calls()) - 1) / max(1, restarts - 1)
+        # Lifetimes compressed: the fake's tokens live lead + lifetime seconds.
+        fake.expires_in = 600 + lifetime_seconds
+        env["ZOHO_REFRESH_TOKEN"] = fake.issue_refresh_token()
+        server = Gunicorn(env, work / "renewals" / "lifetimes.log", workers=4).start()
+        begin = len(fake.refresh_calls())
+        time.sleep(observe_seconds)
+        renewed = len(fake.refresh_calls()) - begin
+        server.stop()
+        return {
+            "per_restart": per_restart,
+            "lifetimes": observe_seconds / lifetime_seconds,
+            "renewals": renewed,
+        }
+    finally:
+        fake.stop()
+
+
+def burst(work: Path, count: int) -> dict[str, Any]:
+    fake = FakeZoho().start()
+    try:
+        server = gateway(fake, work, "burst")  # default pacing: 30/minute
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=32) as pool:
+            answers = list(
+                pool.map(
+                    lambda i: requests.post(
+                        f"{server.url}/api/email/send",
+                        headers=BEARER,
+                        timeout=30,
+                        json={**SEND, "subject": f"burst {i}"},
+                    ),
+                    range(count),
+                )
+            )
+        accepted_seconds = time.monotonic() - started
+        time.sleep(5)
+        status = requests.get(f"{server.url}/api/email/status", headers=BEARER, timeout=5).json()
+        sends = sorted(c.at for c in fake.mail_calls if c.path.endswith("/messages"))
+        server.stop()
+        busiest_minute = max(sum(1 for t in sends if s <= t < s + 60) for s in sends)
+        codes = [a.status_code for a in answers]
+        stored = status["queue_depth"] + len(
+            [s for s in fake.sent if s["subject"].startswith("burst")]
+        )
+        return {
+            "accepted_seconds": accepted_seconds,
+            "accepted": codes.count(200) + codes.count(202),
+            "sent_inline": codes.count(200),
+            "busiest_minute": busiest_minute,
+            "stored_or_sent": stored,
+            "count": count,
+        }
+    finally:
+        fake.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5, help="wrk runs per figure (medians)")
+    parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
+    parser.add_argument("--only", choices=["load"], help="measure only throughput and latency")
+    args = parser.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the fake's access log
+    if shutil.which("wrk") is None:
+        sys.exit("bench: wrk is not installed (`apt-get install wrk`; `make bench` does it)")
+    work = Path(tempfile.mkdtemp(prefix="mailer-bench-"))
+    print(
+        f"# {time.strftime('%Y-%m-%d')} on {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
+        flush=True,
+    )
+    load = throughput_and_latency(work, args.runs, args.seconds)
+    if args.only == "load":
+        print({k: v for k, v in load.items() if k != "rss_all"})
+        return
+    calls = calls_per_100(work)
+    renew = renewals(work, restarts=10, lifetime_seconds=3, observe_seconds=30)
+    spike = burst(work, 500)
+    rows = [
+        (
+            "throughput through the gateway ÷ straight to the fake",
+            "16 connections, fake answers after 100 ms, pacing off",
+            "≥ 0.9",
+            f"{load['ratio']:.2f} ({load['gw_rps']:.0f} vs {load['direct_rps']:.0f} req/s)",
+        ),
+        (
+            "added median / p99 latency",
+            "1 connection, fake answers at once",
+            "median ≤ 2 ms",
+            f"{load['added_p50']:.2f} ms / {load['added_p99']:.2f} ms "
+            f"(gateway {load['gw_p50']:.2f} ms, fake {load['direct_p50']:.2f} ms)",
+        ),
+        (
+            "calls to Zoho per 100 messages",
+            "mixed sends, 10% with an attachment",
+            "100 sends + 10 uploads, ≤ 1 renewal",
+            f"{calls['send']} sends + {calls['upload']} uploads + {calls['accounts']} look-ups + "
+            f"{calls['token']} renewals",
+        ),
+        (
+            "renewals",
+            "4 workers, 10 restarts, then compressed lifetimes",
+            "1 per lifetime, 0 per restart",
+            f"{renew['per_restart']:.1f} per restart; {renew['renewals']} in "
+            f"{renew['lifetimes']:.0f} lifetimes",
+        ),
+        (
+            "resident memory per worker",
+            "after the load",
+            "≤ 60 MB",
+            f"max {load['rss_max']:.1f} MB ("
+            + ", ".join(f"{r:.1f}" for r in load["rss_all"])
+            + ")",
+        ),
+        (
+            "burst",
+            f"{spike['count']} sends at once, default pacing (30/minute)",
+            "all accepted within 10 s; no second above the limit; nothing lost",
+            f"{spike['accepted']} accepted in {spike['accepted_seconds']:.1f} s "
+            f"({spike['sent_inline']} sent inline); busiest minute at the fake "
+            f"{spike['busiest_minute']}; {spike['stored_or_sent']} stored or sent",
+        ),
+    ]
+    print(
+        f"\nmedians of {load['runs']} runs of {args.seconds} s each; "
+        f"non-2xx answers under load: {load['errors']:.0f}\n"
+    )
+    print("| figure | workload | goal | measured |")
+    print("| --- | --- | --- | --- |")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
