@@ -57,13 +57,23 @@ class DeliveryPolicy:
         )
 
 
-def pacing_windows(limits: tuple[RateLimit, ...]) -> tuple[tuple[int, float], ...]:
-    """The limits as (count, seconds) windows, each widened a little.
+# Each pacing window is widened by this share of itself, and by at least the minimum: the time
+# between taking a permit and Zoho receiving the call varies (threads, a busy machine), and the
+# calls as Zoho sees them must stay within the limit too.
+PACING_MARGIN_SHARE = 0.1
+PACING_MARGIN_MIN_SECONDS = 0.25
 
-    The widening absorbs the time between taking a permit and Zoho receiving the call, so
-    that the calls as Zoho sees them stay within the limit too.
-    """
-    return tuple((limit.count, limit.window_seconds * 1.1) for limit in limits)
+
+def pacing_windows(limits: tuple[RateLimit, ...]) -> tuple[tuple[int, float], ...]:
+    """The limits as (count, seconds) windows, each widened by the pacing margin."""
+    return tuple(
+        (
+            limit.count,
+            limit.window_seconds
+            + max(PACING_MARGIN_MIN_SECONDS, limit.window_seconds * PACING_MARGIN_SHARE),
+        )
+        for limit in limits
+    )
 
 
 def to_payload(message: OutgoingMessage) -> dict[str, Any]:
@@ -155,7 +165,9 @@ class Spool:
         """
         now = self._clock.now()
         calls = self._transport.calls_for(message)
-        inline = not self._paused(now) and self._take_permits(calls, now) == 0.0
+        # Only a look here: the permit itself is taken right before the attempt, so that the
+        # store's write is not inside the time between permit and call.
+        inline = not self._paused(now) and self._take_permits(calls, now, record=False) == 0.0
         stored = self._store.add_message(
             message_id,
             self._connection_id,
@@ -166,11 +178,18 @@ class Spool:
             lease_owner=self._owner if inline else None,
             leased_until=now + self._policy.lease_seconds if inline else None,
         )
-        if not inline:
-            log.info("queued %s: pacing or a pause holds it for the delivery loop", message_id)
-            return Accepted(message_id, None)
-        receipt, failure = self._attempt(stored, message)
-        return Accepted(message_id, receipt, failure)
+        if inline:
+            now = self._clock.now()
+            wait = self._take_permits(calls, now)
+            if wait == 0.0:
+                receipt, failure = self._attempt(stored, message)
+                return Accepted(message_id, receipt, failure)
+            # Another request took the last permit meanwhile: the delivery loop sends it.
+            self._store.retry_message(
+                message_id, self._owner, next_attempt_at=now + wait, attempts=0, now=now
+            )
+        log.info("queued %s: pacing or a pause holds it for the delivery loop", message_id)
+        return Accepted(message_id)
 
     # Delivering --------------------------------------------------------------------------
 
@@ -336,8 +355,10 @@ class Spool:
         pause = self._store.mail_pause(self._connection_id)
         return pause is not None and pause.paused_until > now
 
-    def _take_permits(self, calls: int, now: float) -> float:
-        return self._store.take_mail_calls(self._connection_id, calls, self._windows, now=now)
+    def _take_permits(self, calls: int, now: float, *, record: bool = True) -> float:
+        return self._store.take_mail_calls(
+            self._connection_id, calls, self._windows, now=now, record=record
+        )
 
     # Reporting and retention ---------------------------------------------------------------
 

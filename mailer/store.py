@@ -672,11 +672,13 @@ class Store:
         windows: tuple[tuple[int, float], ...],
         *,
         now: float,
+        record: bool = True,
     ) -> float:
         """Record ``calls`` calls now if every (count, window seconds) allows it: returns 0.0.
 
         Otherwise records nothing and returns how many seconds to wait. The check and the
-        record are one transaction, so all workers together stay within the limits.
+        record are one transaction, so all workers together stay within the limits. With
+        ``record=False`` it only says whether the calls would be allowed now.
         """
         if not windows or calls <= 0:
             return 0.0
@@ -701,7 +703,7 @@ class Store:
                     # The oldest ``excess`` calls must leave the window first.
                     index = min(excess, len(recent)) - 1
                     wait = max(wait, recent[index] + window - now) if recent else window
-            if wait > 0:
+            if wait > 0 or not record:
                 return wait
             db.executemany(
                 "INSERT INTO mail_calls (connection_id, at) VALUES (?, ?)",
