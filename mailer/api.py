@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from mailer import openapi
 from mailer.errors import (
+    Forbidden,
     GatewayError,
     InvalidRequest,
     NotFound,
@@ -78,10 +79,10 @@ def require_api_key() -> None:
 def require_admin() -> None:
     admin_key = gateway().settings.admin_key
     if admin_key is None:
-        raise GatewayError(
+        raise Forbidden(
             "setup through the browser is off: set MAILER_ADMIN_KEY to enable /api/email/auth",
             code="admin_disabled",
-        ).with_status(403)
+        )
     auth = request.authorization
     password = auth.password if auth is not None and auth.type == "basic" else None
     if password is None or not _key_matches(password, (admin_key,)):

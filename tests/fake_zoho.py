@@ -68,6 +68,7 @@ class Call:
     json: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     files: list[tuple[str, bytes, str]] = field(default_factory=list)
+    remote_port: int = 0  # the caller's side of the connection, to tell which process called
 
 
 class FakeZoho:
@@ -311,6 +312,7 @@ class FakeZoho:
                 request.get_json(silent=True),
                 dict(request.headers),
                 [(f.filename or "", f.read(), f.mimetype) for f in request.files.getlist("attach")],
+                int(request.environ.get("REMOTE_PORT") or 0),
             )
             with fake.lock:
                 fake.mail_calls.append(call)

@@ -164,7 +164,7 @@ def test_the_sqlite_file_busy(gateway: Callable[..., Any], fake_zoho: FakeZoho) 
     brief.join()
 
     held = threading.Event()
-    long_hold = threading.Thread(target=hold, args=(1.0, held))
+    long_hold = threading.Thread(target=hold, args=(0.6, held))
     long_hold.start()
     held.wait()
     busy = send(client, "busy")
@@ -259,3 +259,67 @@ def test_ten_restarts_in_a_row_renew_once_and_lose_nothing(
     assert sorted(s["subject"] for s in real_fake.sent) == sorted(f"restart-{i}" for i in range(10))
     starts = sum(len(re.findall("using stored token", s.log())) for s in servers)
     assert starts >= 18  # every worker of every later start used the stored token
+
+
+def process_with_port(port: int, pids: list[int]) -> int | None:
+    """Which of ``pids`` owns the TCP socket whose local port is ``port``."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                return pid
+    return None
+
+
+def test_a_worker_killed_during_a_delivery(
+    real_fake: FakeZoho, tmp_path: Path, servers: list[Gunicorn]
+) -> None:
+    """The user's 202 holds: another worker delivers once the lease runs out (at least once)."""
+    env = env_for(
+        real_fake,
+        tmp_path,
+        ZOHO_REFRESH_TOKEN=real_fake.issue_refresh_token(),
+        ZOHO_ACCOUNT_ID=ACCOUNT_ID,
+        ZOHO_RATE_LIMITS="off",
+        ZOHO_TIMEOUT_SECONDS="3",
+        MAILER_RETRY_SECONDS="0.5",
+    )
+    server = start(servers, env, tmp_path, workers=2)
+    real_fake.mail_down = True
+    queued = requests.post(f"{server.url}/api/email/send", json=MESSAGE, headers=BEARER, timeout=10)
+    assert queued.status_code == 202
+    calls_before = len(real_fake.mail_calls)
+    real_fake.mail_delay_seconds = 2.0  # the next delivery is in flight for 2 s
+    real_fake.mail_down = False
+    server.wait_until(lambda: len(real_fake.mail_calls) > calls_before, what="a delivery attempt")
+    assert server.process is not None
+    workers = [
+        int(p)
+        for p in Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
+        .read_text()
+        .split()
+    ]
+    deliverer = process_with_port(real_fake.mail_calls[-1].remote_port, workers)
+    assert deliverer is not None
+    os.kill(deliverer, signal.SIGKILL)
+    real_fake.mail_delay_seconds = 0.0
+    message_id = queued.json()["id"]
+
+    def status() -> str:
+        response = requests.get(
+            f"{server.url}/api/email/messages/{message_id}", headers=BEARER, timeout=5
+        )
+        return str(response.json()["status"])
+
+    server.wait_until(
+        lambda: status() == "sent", what="the message sent by another worker", timeout=40
+    )
