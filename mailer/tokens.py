@@ -132,21 +132,21 @@ class TokenService:
     # Paths that may renew --------------------------------------------------------------
 
     def startup(self, connection_id: str) -> None:
-        """Use a stored token that is still fresh; renew at once otherwise."""
+        """Use a stored token that is still fresh; renew at once otherwise (once for all workers)."""
         connection = self._store.connection(connection_id)
         if connection is None or connection.refresh_token is None:
             log.warning("no Zoho connection yet: %s", REAUTH_HINT)
             return
-        now = self._clock.now()
-        if not self._stale(connection, now):
+        if self._stale(connection, self._clock.now()):
+            connection = self._renew_guarded(connection_id, self._wants_on_demand)
+        if connection is not None and connection.seconds_left(self._clock.now()) > 0:
+            # Every worker says which token it starts with, whoever renewed it.
             log.info(
                 "using stored token %s, expires at %s; renewal scheduled for %s",
                 fingerprint(connection.access_token),
                 utc_iso(connection.access_expires_at),
                 utc_iso(connection.next_renewal_at),
             )
-            return
-        self._renew_guarded(connection_id, self._wants_on_demand)
 
     def tick(self, connection_id: str) -> None:
         """The scheduled path: renew when the proactive time or a retry time has come."""
