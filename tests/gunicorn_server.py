@@ -14,7 +14,7 @@ from typing import Any
 import requests
 
 from tests.conftest import ADMIN_KEY, API_KEY
-from tests.fake_zoho import FakeZoho
+from tests.fake_zoho import ACCOUNT_ID, FakeZoho
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -122,6 +122,17 @@ def env_for(fake: FakeZoho, tmp_path: Path, **extra: str) -> dict[str, str]:
         "MAILER_LOG_LEVEL": "DEBUG",
         **extra,
     }
+
+
+def seeded_env(fake: FakeZoho, tmp_path: Path, **extra: str) -> dict[str, str]:
+    """``env_for`` with a refresh token the fake knows and its account id: ready to send."""
+    return env_for(
+        fake,
+        tmp_path,
+        ZOHO_REFRESH_TOKEN=fake.issue_refresh_token(),
+        ZOHO_ACCOUNT_ID=ACCOUNT_ID,
+        **extra,
+    )
 
 
 def start(

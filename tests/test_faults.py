@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 from mailer.settings import Settings
 from tests.conftest import FakeClock, auth_header
 from tests.fake_zoho import ACCOUNT_ID, FakeZoho
-from tests.gunicorn_server import Gunicorn, env_for, start
+from tests.gunicorn_server import Gunicorn, seeded_env, start
 
 pytestmark = pytest.mark.fault
 
@@ -209,11 +209,9 @@ def test_a_worker_killed_during_a_renewal(
     """The others take over at once; the user sees every send succeed."""
     real_fake.slow_seconds = 30.0  # the first renewal hangs until its worker is killed
     real_fake.token_failures.append("timeout")
-    env = env_for(
+    env = seeded_env(
         real_fake,
         tmp_path,
-        ZOHO_REFRESH_TOKEN=real_fake.issue_refresh_token(),
-        ZOHO_ACCOUNT_ID=ACCOUNT_ID,
         ZOHO_TIMEOUT_SECONDS="20",
     )
     server = start(servers, env, tmp_path, workers=3, wait_ready=False)
@@ -237,11 +235,9 @@ def test_a_worker_killed_during_a_renewal(
 def test_ten_restarts_in_a_row_renew_once_and_lose_nothing(
     real_fake: FakeZoho, tmp_path: Path, servers: list[Gunicorn]
 ) -> None:
-    env = env_for(
+    env = seeded_env(
         real_fake,
         tmp_path,
-        ZOHO_REFRESH_TOKEN=real_fake.issue_refresh_token(),
-        ZOHO_ACCOUNT_ID=ACCOUNT_ID,
         ZOHO_RATE_LIMITS="off",
     )
     accepted = []
@@ -284,11 +280,9 @@ def test_a_worker_killed_during_a_delivery(
     real_fake: FakeZoho, tmp_path: Path, servers: list[Gunicorn]
 ) -> None:
     """The user's 202 holds: another worker delivers once the lease runs out (at least once)."""
-    env = env_for(
+    env = seeded_env(
         real_fake,
         tmp_path,
-        ZOHO_REFRESH_TOKEN=real_fake.issue_refresh_token(),
-        ZOHO_ACCOUNT_ID=ACCOUNT_ID,
         ZOHO_RATE_LIMITS="off",
         ZOHO_TIMEOUT_SECONDS="3",
         MAILER_RETRY_SECONDS="0.5",

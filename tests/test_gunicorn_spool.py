@@ -8,8 +8,8 @@ from pathlib import Path
 import requests
 
 from tests.conftest import API_KEY
-from tests.fake_zoho import ACCOUNT_ID, FakeZoho
-from tests.gunicorn_server import Gunicorn, env_for, start
+from tests.fake_zoho import FakeZoho
+from tests.gunicorn_server import Gunicorn, seeded_env, start
 
 BEARER = {"Authorization": f"Bearer {API_KEY}"}
 
@@ -34,11 +34,9 @@ def delivered(fake: FakeZoho, prefix: str) -> set[str]:
 def test_a_burst_of_200_is_accepted_and_delivered_at_5_per_second(
     real_fake: FakeZoho, tmp_path: Path, servers: list[Gunicorn]
 ) -> None:
-    env = env_for(
+    env = seeded_env(
         real_fake,
         tmp_path,
-        ZOHO_REFRESH_TOKEN=real_fake.issue_refresh_token(),
-        ZOHO_ACCOUNT_ID=ACCOUNT_ID,
         ZOHO_RATE_LIMITS="5/second",
         MAILER_LOG_LEVEL="INFO",
     )
@@ -58,11 +56,9 @@ def test_a_burst_of_200_is_accepted_and_delivered_at_5_per_second(
 def test_with_the_mail_api_down_sends_are_queued_and_all_go_out_once_it_is_back(
     real_fake: FakeZoho, tmp_path: Path, servers: list[Gunicorn]
 ) -> None:
-    env = env_for(
+    env = seeded_env(
         real_fake,
         tmp_path,
-        ZOHO_REFRESH_TOKEN=real_fake.issue_refresh_token(),
-        ZOHO_ACCOUNT_ID=ACCOUNT_ID,
         ZOHO_RATE_LIMITS="off",
         MAILER_RETRY_SECONDS="0.5",
     )
@@ -86,11 +82,9 @@ def test_with_the_mail_api_down_sends_are_queued_and_all_go_out_once_it_is_back(
 def test_kill_9_of_the_whole_gunicorn_loses_no_accepted_message(
     real_fake: FakeZoho, tmp_path: Path, servers: list[Gunicorn]
 ) -> None:
-    env = env_for(
+    env = seeded_env(
         real_fake,
         tmp_path,
-        ZOHO_REFRESH_TOKEN=real_fake.issue_refresh_token(),
-        ZOHO_ACCOUNT_ID=ACCOUNT_ID,
         ZOHO_RATE_LIMITS="10/second",
         ZOHO_TIMEOUT_SECONDS="1",
         MAILER_RETRY_SECONDS="0.5",
