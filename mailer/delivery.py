@@ -195,10 +195,9 @@ class ZohoTransport:
             return exc
         return None
 
-    def check_sender(self, message: OutgoingMessage) -> None:
-        """With the mailbox known, a sender it does not allow is refused at once (400)."""
-        connection = self._store.connection(self._connection_id)
-        account = connection.account if connection is not None else None
+    def admit(self, message: OutgoingMessage) -> None:
+        """503 while no message can go out; with the mailbox known, 400 for a sender it refuses."""
+        account = self._connection().account  # raises the hold reason
         if account is None:
             return  # checked at delivery, once the account is looked up
         try:

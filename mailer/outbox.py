@@ -78,8 +78,8 @@ class OutboxTransport:
     def hold_reason(self) -> NotReady | None:
         return None
 
-    def check_sender(self, message: OutgoingMessage) -> None:
-        """The dry run sends as anyone."""
+    def admit(self, message: OutgoingMessage) -> None:
+        """The dry run takes every message, from any sender."""
 
     def calls_for(self, message: OutgoingMessage) -> int:
         return 0

@@ -49,8 +49,9 @@ class Transport(Protocol):
     def hold_reason(self) -> NotReady | None:
         """Why no message can go out until an admin acts (not connected, re-authorise)."""
 
-    def check_sender(self, message: OutgoingMessage) -> None:
-        """Refuse, before it is accepted, a sender the mailbox is known not to allow."""
+    def admit(self, message: OutgoingMessage) -> None:
+        """Refuse a message before it is accepted: the hold reason (503), or a sender the
+        mailbox is known not to allow (400)."""
 
     def calls_for(self, message: OutgoingMessage) -> int:
         """How many paced upstream calls one attempt at ``message`` makes."""

@@ -167,7 +167,11 @@ class Spool:
         calls = self._transport.calls_for(message)
         # Only a look here: the permit itself is taken right before the attempt, so that the
         # store's write is not inside the time between permit and call.
-        inline = not self._paused(now) and self._take_permits(calls, now, record=False) == 0.0
+        inline = (
+            not self._paused(now)
+            and self._store.mail_calls_wait(self._connection_id, calls, self._windows, now=now)
+            == 0.0
+        )
         stored = self._store.add_message(
             message_id,
             self._connection_id,
@@ -209,7 +213,12 @@ class Spool:
             if stored is None:
                 break
             wait = self._take_permits(stored.calls, now)
-            if wait > MAX_INLINE_WAIT_SECONDS:
+            if 0 < wait <= MAX_INLINE_WAIT_SECONDS:
+                self._clock.sleep(wait)
+                wait = self._take_permits(stored.calls, self._clock.now())
+            if wait > 0:
+                # No permit now: back to the queue until one frees up; the next pass sends it.
+                now = self._clock.now()
                 self._store.retry_message(
                     stored.id,
                     self._owner,
@@ -218,17 +227,6 @@ class Spool:
                     now=now,
                 )
                 break
-            if wait > 0:
-                self._clock.sleep(wait)
-                if self._take_permits(stored.calls, self._clock.now()) > 0:
-                    self._store.retry_message(
-                        stored.id,
-                        self._owner,
-                        next_attempt_at=now + wait,
-                        attempts=stored.attempts,
-                        now=self._clock.now(),
-                    )
-                    continue
             receipt, _ = self._attempt(stored, from_stored(stored))
             sent += receipt is not None
         return sent
@@ -355,10 +353,8 @@ class Spool:
         pause = self._store.mail_pause(self._connection_id)
         return pause is not None and pause.paused_until > now
 
-    def _take_permits(self, calls: int, now: float, *, record: bool = True) -> float:
-        return self._store.take_mail_calls(
-            self._connection_id, calls, self._windows, now=now, record=record
-        )
+    def _take_permits(self, calls: int, now: float) -> float:
+        return self._store.take_mail_calls(self._connection_id, calls, self._windows, now=now)
 
     # Reporting and retention ---------------------------------------------------------------
 

@@ -672,13 +672,11 @@ class Store:
         windows: tuple[tuple[int, float], ...],
         *,
         now: float,
-        record: bool = True,
     ) -> float:
         """Record ``calls`` calls now if every (count, window seconds) allows it: returns 0.0.
 
         Otherwise records nothing and returns how many seconds to wait. The check and the
-        record are one transaction, so all workers together stay within the limits. With
-        ``record=False`` it only says whether the calls would be allowed now.
+        record are one transaction, so all workers together stay within the limits.
         """
         if not windows or calls <= 0:
             return 0.0
@@ -688,28 +686,27 @@ class Store:
                 "DELETE FROM mail_calls WHERE connection_id = ? AND at <= ?",
                 (connection_id, now - longest),
             )
-            wait = 0.0
-            for count, window in windows:
-                recent = [
-                    r[0]
-                    for r in db.execute(
-                        "SELECT at FROM mail_calls WHERE connection_id = ? AND at > ? ORDER BY at",
-                        (connection_id, now - window),
-                    )
-                ]
-                # A single message never waits forever on a limit smaller than its own calls.
-                excess = len(recent) + min(calls, count) - count
-                if excess > 0:
-                    # The oldest ``excess`` calls must leave the window first.
-                    index = min(excess, len(recent)) - 1
-                    wait = max(wait, recent[index] + window - now) if recent else window
-            if wait > 0 or not record:
+            wait = _pacing_wait(db, connection_id, calls, windows, now)
+            if wait > 0:
                 return wait
             db.executemany(
                 "INSERT INTO mail_calls (connection_id, at) VALUES (?, ?)",
                 [(connection_id, now)] * calls,
             )
             return 0.0
+
+    def mail_calls_wait(
+        self,
+        connection_id: str,
+        calls: int,
+        windows: tuple[tuple[int, float], ...],
+        *,
+        now: float,
+    ) -> float:
+        """How long ``calls`` calls would wait now; a read, which records and locks nothing."""
+        if not windows or calls <= 0:
+            return 0.0
+        return _pacing_wait(self._db(), connection_id, calls, windows, now)
 
     def mail_pause(self, connection_id: str) -> MailPause | None:
         row = (
@@ -763,6 +760,32 @@ class Store:
                     "UPDATE oauth_states SET used_at = ? WHERE state_hash = ?", (now, state_hash)
                 )
             return OAuthState(row["browser_hash"], row["expires_at"], row["used_at"])
+
+
+def _pacing_wait(
+    db: sqlite3.Connection,
+    connection_id: str,
+    calls: int,
+    windows: tuple[tuple[int, float], ...],
+    now: float,
+) -> float:
+    """Seconds until ``calls`` more calls fit every window (0.0: they fit now)."""
+    wait = 0.0
+    for count, window in windows:
+        recent = [
+            r[0]
+            for r in db.execute(
+                "SELECT at FROM mail_calls WHERE connection_id = ? AND at > ? ORDER BY at",
+                (connection_id, now - window),
+            )
+        ]
+        # A single message never waits forever on a limit smaller than its own calls.
+        excess = len(recent) + min(calls, count) - count
+        if excess > 0:
+            # The oldest ``excess`` calls must leave the window first.
+            index = min(excess, len(recent)) - 1
+            wait = max(wait, recent[index] + window - now) if recent else window
+    return wait
 
 
 def _connection(row: sqlite3.Row) -> Connection:
