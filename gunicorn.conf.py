@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from dotenv import load_dotenv
@@ -22,16 +23,28 @@ timeout = 60
 graceful_timeout = 30
 keepalive = 5
 # Load the app once in the master: a bad setting stops gunicorn at once instead of every
-# worker failing in a loop. Timed work starts per worker, after the fork (post_worker_init).
+# worker failing in a loop. The state is prepared once the port is bound (when_ready), before
+# any worker starts; timed work starts per worker, after the fork (post_worker_init).
 preload_app = True
 accesslog = None
 errorlog = "-"
 
 
+def when_ready(server: Any) -> None:
+    from mailer import prepare_state
+    from mailer.errors import GatewayError
+
+    try:
+        prepare_state(server.app.wsgi())
+    except GatewayError as exc:
+        server.log.error("mailer: cannot prepare the state store: %s", exc.message)
+        sys.exit(3)
+
+
 def post_worker_init(worker: Any) -> None:
     from mailer import start_background
 
-    worker.mailer_scheduler = start_background(worker.wsgi)
+    worker.mailer_scheduler = start_background(worker.wsgi, threads=worker.cfg.threads)
 
 
 def worker_exit(server: Any, worker: Any) -> None:

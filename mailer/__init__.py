@@ -1,5 +1,7 @@
-"""The Zoho Mail HTTP gateway. ``create_app`` is the composition root: it reads no environment
-and starts no thread; ``start_background`` starts a worker's timed work."""
+"""The Zoho Mail HTTP gateway. ``create_app`` is the composition root: it reads no environment,
+starts no thread and writes nothing. The start-up path calls ``prepare_state`` (schema
+migrations, the environment's refresh token) once the port is bound, and ``start_background``
+in each serving process."""
 
 from __future__ import annotations
 
@@ -11,90 +13,101 @@ from typing import Any
 
 from flask import Flask
 
-from mailer import api
+from mailer import api, cli
+from mailer.api import answers
 from mailer.clock import Clock, SystemClock
 from mailer.consent import ConsentFlow
-from mailer.delivery import ZohoTransport
 from mailer.gateway import Gateway
-from mailer.locks import NamedLocks
-from mailer.outbox import OutboxTransport
-from mailer.receipts import Transport
+from mailer.outbox import DeliveryPolicy, Outbox
 from mailer.scheduler import start_scheduler
-from mailer.sending import SendService
+from mailer.send_requests import Renderers, SendService
 from mailer.settings import Settings
-from mailer.spool import DeliveryPolicy, Spool
-from mailer.store import Store
+from mailer.storage import open_storage
+from mailer.storage.ports import Storage
 from mailer.tokens import RenewalPolicy, TokenService
-from mailer.zoho_accounts import ZohoAccounts
-from mailer.zoho_http import ZohoSession
-from mailer.zoho_mail import ZohoMail
+from mailer.transports import Transport
+from mailer.transports.dry_run import DryRunTransport
+from mailer.transports.zoho import ZohoTransport
+from mailer.zoho.accounts import ZohoAccounts
+from mailer.zoho.http import ZohoSession
+from mailer.zoho.mail import ZohoMail
 
-__all__ = ["Settings", "create_app", "start_background"]
+__all__ = ["Settings", "create_app", "prepare_state", "start_background"]
 
 log = logging.getLogger(__name__)
-
-# A lock holder makes at most one Zoho call; give it that call's timeout and some slack.
-LOCK_SLACK_SECONDS = 5.0
 
 
 def create_app(
     settings: Settings,
     *,
     clock: Clock | None = None,
-    store: Store | None = None,
+    storage: Storage | None = None,
     session: ZohoSession | None = None,
     rng: random.Random | None = None,
 ) -> Flask:
-    """Wire the gateway for ``settings``; tests hand in a fake clock, their own store or session."""
+    """Wire the gateway for ``settings``; tests hand in a fake clock, their storage or session."""
     clock = clock or SystemClock()
-    store = store or Store(settings.db_path)
+    storage = storage or open_storage(settings.db, timeout_seconds=settings.db_timeout_seconds)
     gateway = (
-        _zoho_gateway(settings, clock, store, session, rng)
+        _zoho_gateway(settings, clock, storage, session, rng)
         if settings.transport == "zoho"
-        else _outbox_gateway(settings, clock, store, rng)
+        else _dry_run_gateway(settings, clock, storage, rng)
     )
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_mb * 1024 * 1024
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["mailer"] = gateway
     api.register(app)
+    app.cli.add_command(cli.mailer)
     return app
 
 
 def _gateway(
     settings: Settings,
     clock: Clock,
-    store: Store,
+    storage: Storage,
     transport: Transport,
     rng: random.Random | None,
     **parts: Any,
 ) -> Gateway:
-    """The parts every transport shares: the spool and the send service around it."""
+    """The parts every transport shares: the outbox and the send service around it."""
     policy = DeliveryPolicy(
         max_attempts=settings.max_attempts,
         retry_seconds=settings.retry_seconds,
         max_age_seconds=settings.max_age_hours * 3600,
         # An attempt makes at most four Zoho calls (lookup, renewal, upload, send).
         lease_seconds=4 * settings.zoho_timeout_seconds + 5,
-        retention_seconds=settings.retention_days * 86400,
     )
-    spool = Spool(
-        connection_id=settings.connection_id,
-        store=store,
+    outbox = Outbox(
+        mailbox=settings.mailbox,
+        messages=storage.messages,
+        ledger=storage.ledger,
         transport=transport,
         clock=clock,
         policy=policy,
         limits=settings.rate_limits if settings.transport == "zoho" else (),
         rng=rng,
     )
-    sending = SendService(transport=transport, spool=spool, store=store, clock=clock)
+    sending = SendService(
+        transport=transport,
+        outbox=outbox,
+        idempotency=storage.idempotency,
+        clock=clock,
+        render=Renderers(accepted=answers.accepted, replayed=answers.replayed),
+    )
     return Gateway(
-        settings=settings, store=store, transport=transport, sending=sending, spool=spool, **parts
+        settings=settings,
+        clock=clock,
+        storage=storage,
+        transport=transport,
+        sending=sending,
+        outbox=outbox,
+        **parts,
     )
 
 
-def _outbox_gateway(
-    settings: Settings, clock: Clock, store: Store, rng: random.Random | None
+def _dry_run_gateway(
+    settings: Settings, clock: Clock, storage: Storage, rng: random.Random | None
 ) -> Gateway:
     outbox = Path(settings.outbox_dir)
     log.warning(
@@ -105,23 +118,20 @@ def _outbox_gateway(
         if not settings.api_keys
         else "",
     )
-    transport = OutboxTransport(outbox, clock, settings.zoho_from_address)
-    return _gateway(settings, clock, store, transport, rng)
+    transport = DryRunTransport(outbox, clock, settings.zoho_from_address)
+    return _gateway(settings, clock, storage, transport, rng)
 
 
 def _zoho_gateway(
     settings: Settings,
     clock: Clock,
-    store: Store,
+    storage: Storage,
     session: ZohoSession | None,
     rng: random.Random | None,
 ) -> Gateway:
     assert settings.zoho_client_id is not None
     assert settings.zoho_client_secret is not None
     session = session or ZohoSession(settings.zoho_timeout_seconds)
-    locks = NamedLocks(
-        store.path.parent, store.path.name, settings.zoho_timeout_seconds + LOCK_SLACK_SECONDS
-    )
     accounts = ZohoAccounts(
         client_id=settings.zoho_client_id,
         client_secret=settings.zoho_client_secret,
@@ -135,36 +145,55 @@ def _zoho_gateway(
         retry_seconds=settings.refresh_retry_seconds,
     )
     tokens = TokenService(
-        store=store, accounts=accounts, locks=locks, clock=clock, policy=policy, rng=rng
+        mailboxes=storage.mailboxes,
+        accounts=accounts,
+        locks=storage.locks,
+        clock=clock,
+        policy=policy,
+        rng=rng,
     )
-    _seed_from_settings(settings, store, clock)
     transport = ZohoTransport(
-        connection_id=settings.connection_id,
-        store=store,
+        mailbox=settings.mailbox,
+        mailboxes=storage.mailboxes,
         tokens=tokens,
         mail=mail,
-        locks=locks,
+        locks=storage.locks,
         clock=clock,
         account_id=settings.zoho_account_id,
         default_sender=settings.zoho_from_address,
     )
     consent = ConsentFlow(
-        connection_id=settings.connection_id,
+        mailbox=settings.mailbox,
         accounts_url=settings.zoho_accounts_url,
         api_domain=settings.zoho_api_domain,
         account_id=settings.zoho_account_id,
         from_address=settings.zoho_from_address,
-        store=store,
+        mailboxes=storage.mailboxes,
+        oauth_states=storage.oauth_states,
         accounts=accounts,
         mail=mail,
         clock=clock,
         policy=policy,
     )
-    log.info("gateway started: transport=zoho, state in %s", store.path)
-    return _gateway(settings, clock, store, transport, rng, tokens=tokens, consent=consent)
+    return _gateway(settings, clock, storage, transport, rng, tokens=tokens, consent=consent)
 
 
-def _seed_from_settings(settings: Settings, store: Store, clock: Clock) -> None:
+def prepare_state(app: Flask) -> None:
+    """The start-up path, once per host: migrate the schema, apply ZOHO_REFRESH_TOKEN."""
+    gateway: Gateway = app.extensions["mailer"]
+    applied = gateway.storage.migrate()
+    if applied:
+        log.info("state schema upgraded (%s)", ", ".join(applied))
+    if gateway.settings.transport == "zoho":
+        _seed_from_settings(gateway.settings, gateway.storage, gateway.clock)
+    log.info(
+        "gateway started: transport=%s, state in %s",
+        gateway.settings.transport,
+        gateway.storage.describe(),
+    )
+
+
+def _seed_from_settings(settings: Settings, storage: Storage, clock: Clock) -> None:
     """Apply ZOHO_REFRESH_TOKEN when it (or where it points) changed since it was last applied."""
     if settings.zoho_refresh_token is None:
         return
@@ -176,8 +205,8 @@ def _seed_from_settings(settings: Settings, store: Store, clock: Clock) -> None:
             settings.zoho_account_id or "",
         )
     )
-    if store.seed_connection(
-        settings.connection_id,
+    if storage.mailboxes.seed(
+        settings.mailbox,
         refresh_token=settings.zoho_refresh_token,
         fingerprint=hashlib.sha256(seed.encode()).hexdigest(),
         accounts_url=settings.zoho_accounts_url,
@@ -188,9 +217,13 @@ def _seed_from_settings(settings: Settings, store: Store, clock: Clock) -> None:
         log.info("applied ZOHO_REFRESH_TOKEN from the environment (it changed since last start)")
 
 
-def start_background(app: Flask) -> Any:
-    """Start this worker's timed work (token renewal); returns the scheduler, to shut it down."""
+def start_background(app: Flask, *, threads: int = 16) -> Any:
+    """Start a serving process's timed work (renewal, delivery); returns the scheduler.
+
+    ``threads`` is the process's request threads, which its state connections are sized to.
+    """
     gateway: Gateway = app.extensions["mailer"]
+    gateway.storage.size_pool(threads)
     return start_scheduler(
         startup=gateway.startup,
         tick=gateway.tick,

@@ -9,18 +9,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mailer.clock import Clock
-from mailer.errors import Forbidden, GatewayError, InvalidRequest, NotReady, UpstreamError
-from mailer.store import Account, Store
+from mailer.errors import AccountNotFound, Forbidden, GatewayError, InvalidRequest, UpstreamError
+from mailer.storage.ports import MailboxStore, OAuthStateStore
+from mailer.storage.records import Account, Grant
 from mailer.tokens import RenewalPolicy, fingerprint
-from mailer.zoho_accounts import (
+from mailer.zoho.accounts import (
     DATA_CENTRES,
-    ReauthorizationRequired,
+    GrantRefused,
     TokenEndpointError,
     ZohoAccounts,
     mail_host_for,
     normalise_server,
 )
-from mailer.zoho_mail import MailError, ZohoMail, choose_account
+from mailer.zoho.mail import MailError, ZohoMail, choose_account
 
 log = logging.getLogger(__name__)
 
@@ -58,23 +59,25 @@ class ConsentFlow:
     def __init__(
         self,
         *,
-        connection_id: str,
+        mailbox: str,
         accounts_url: str,
         api_domain: str,
         account_id: str | None,
         from_address: str | None,
-        store: Store,
+        mailboxes: MailboxStore,
+        oauth_states: OAuthStateStore,
         accounts: ZohoAccounts,
         mail: ZohoMail,
         clock: Clock,
         policy: RenewalPolicy,
     ) -> None:
-        self._connection_id = connection_id
+        self._mailbox = mailbox
         self._accounts_url = accounts_url
         self._api_domain = api_domain
         self._account_id = account_id
         self._from_address = from_address
-        self._store = store
+        self._mailboxes = mailboxes
+        self._oauth_states = oauth_states
         self._accounts = accounts
         self._mail = mail
         self._clock = clock
@@ -84,9 +87,7 @@ class ConsentFlow:
         state = secrets.token_urlsafe(32)
         nonce = secrets.token_urlsafe(32)
         now = self._clock.now()
-        self._store.add_oauth_state(
-            _digest(state), _digest(nonce), now + STATE_LIFETIME_SECONDS, now
-        )
+        self._oauth_states.add(_digest(state), _digest(nonce), now + STATE_LIFETIME_SECONDS, now)
         log.info(
             "consent flow started; it must come back before the state expires in %d s",
             STATE_LIFETIME_SECONDS,
@@ -110,7 +111,7 @@ class ConsentFlow:
         mail_api_url = self._mail_api_for(accounts_url)
         try:
             grant = self._accounts.exchange_code(accounts_url, code)
-        except ReauthorizationRequired as exc:
+        except GrantRefused as exc:
             raise InvalidRequest(
                 f"Zoho refused the authorisation code ({exc.reason}); {START_AGAIN}",
                 code="code_rejected",
@@ -134,21 +135,22 @@ class ConsentFlow:
             accounts, account_id=self._account_id, from_address=self._from_address
         )
         if account is None:
-            raise NotReady(
+            raise AccountNotFound(
                 "the Zoho user who consented has no mailbox matching ZOHO_ACCOUNT_ID / "
-                f"ZOHO_FROM_ADDRESS; {START_AGAIN} as the right user",
-                code="account_not_found",
+                f"ZOHO_FROM_ADDRESS; {START_AGAIN} as the right user"
             )
         now = self._clock.now()
-        self._store.replace_connection(
-            self._connection_id,
+        self._mailboxes.connect(
+            self._mailbox,
             refresh_token=grant.refresh_token,
             accounts_url=accounts_url,
             mail_api_url=mail_api_url,
             account=account,
-            access_token=grant.access_token,
-            access_expires_at=now + grant.expires_in_seconds,
-            next_renewal_at=self._policy.next_renewal(now, grant.expires_in_seconds),
+            grant=Grant(
+                grant.access_token,
+                expires_at=now + grant.expires_in_seconds,
+                next_renewal_at=self._policy.next_renewal(now, grant.expires_in_seconds),
+            ),
             now=now,
         )
         log.info(
@@ -169,7 +171,7 @@ class ConsentFlow:
     def _take_state(self, state: str | None, browser_nonce: str | None) -> None:
         if not state:
             raise InvalidRequest(f"the callback has no state; {START_AGAIN}", code="missing_state")
-        record = self._store.take_oauth_state(
+        record = self._oauth_states.take(
             _digest(state), _digest(browser_nonce or ""), self._clock.now()
         )
         if record is None:

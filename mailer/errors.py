@@ -8,13 +8,22 @@ GatewayError
 ├── Forbidden (403)
 ├── NotFound (404)
 ├── Conflict (409)                  idempotency conflicts
-├── NotReady (503)                  not connected, re-authorisation needed, token unavailable now
+├── NotReady (503)                  a send cannot be attempted now; one class per reason:
+│   ├── MailboxOnHold               no message can go out until an admin acts
+│   │   ├── NotConnected            no mailbox is connected yet
+│   │   └── ReauthorizationRequired Zoho refuses the stored refresh token
+│   ├── TokenUnavailable            the token endpoint is failing; retried with back-off
+│   ├── ZohoThrottled               Zoho Mail throttles the mailbox
+│   ├── StateBusy                   the SQLite file stayed locked too long
+│   ├── StateUnavailable            the state store cannot be reached
+│   └── NotConfigured, AccountNotFound, SenderNotAllowed, LockTimeout
 └── UpstreamError (502)             Zoho failed or answered something unusable
     ├── UpstreamTimeout (504)
     └── UpstreamRejected (502)      Zoho refused the message; carries Zoho's errorCode
 
-Zoho's OAuth server has its own tree in ``zoho_accounts`` (TokenEndpointError), which
-the token service turns into these.
+Zoho's OAuth server has its own tree in ``zoho.accounts`` (TokenEndpointError), and Zoho
+Mail in ``zoho.mail`` (MailError); the token service and the Zoho transport turn them into these.
+Callers catch classes; nothing dispatches on a code string.
 """
 
 from __future__ import annotations
@@ -39,14 +48,6 @@ class GatewayError(Exception):
         """This error with another HTTP status (for Werkzeug's errors and one-off cases)."""
         self.status = status
         return self
-
-    def body(self) -> dict[str, Any]:
-        """The JSON error body of the contract."""
-        error: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.field is not None:
-            error["field"] = self.field
-        error.update(self.extra())
-        return {"error": error}
 
     def extra(self) -> dict[str, Any]:
         """More keys for the error object; subclasses add upstream context."""
@@ -138,3 +139,55 @@ class UpstreamRejected(UpstreamError):
             "zoho_status": self.zoho_status,
             "caller_can_fix": self.caller_can_fix,
         }
+
+
+class MailboxOnHold(NotReady):
+    """No message of this mailbox can go out until an admin acts; queued ones wait."""
+
+
+class NotConnected(MailboxOnHold):
+    code = "not_connected"
+
+
+class ReauthorizationRequired(MailboxOnHold):
+    code = "reauthorization_required"
+
+
+class TokenUnavailable(NotReady):
+    code = "token_unavailable"
+
+
+class ZohoThrottled(NotReady):
+    code = "zoho_throttled"
+
+
+class StateBusy(NotReady):
+    """The SQLite file stayed locked by someone else for the whole busy timeout."""
+
+    code = "state_busy"
+
+
+class StateUnavailable(NotReady):
+    """The state store (PostgreSQL) cannot be reached or dropped the connection."""
+
+    code = "state_unavailable"
+
+
+class NotConfigured(NotReady):
+    code = "not_configured"
+
+
+class AccountNotFound(NotReady):
+    code = "account_not_found"
+
+
+class SenderNotAllowed(NotReady):
+    """The configured default sender is not a send-as address of the mailbox."""
+
+    code = "sender_not_allowed"
+
+
+class LockTimeout(NotReady):
+    """Someone else held a single-flight lock longer than its holder's work may take."""
+
+    code = "busy"

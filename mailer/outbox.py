@@ -1,93 +1,349 @@
-"""The dry-run transport: each message becomes an RFC 5322 ``.eml`` file instead of a send."""
+"""Store and forward: persist every accepted message, deliver it at a safe pace, retry, report.
+
+A message is written to the store before any call to Zoho. When pacing allows and the mailbox
+is not paused, the request that accepted it delivers it at once (holding its lease); otherwise
+the delivery loop of some worker claims it later. A claim is a lease: a worker that dies
+mid-attempt leaves the message due again once the lease runs out, so delivery is at least once.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-import tempfile
-from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
-from pathlib import Path
+import random
+import secrets
+from dataclasses import dataclass
+from typing import Any
 
-from mailer.clock import Clock
-from mailer.errors import NotReady
-from mailer.messages import OutgoingMessage
-from mailer.receipts import Readiness, Receipt
+from mailer import pacing
+from mailer.clock import Clock, utc_iso
+from mailer.errors import (
+    GatewayError,
+    InvalidRequest,
+    MailboxOnHold,
+    NotReady,
+    UpstreamRejected,
+    ZohoThrottled,
+)
+from mailer.messages import Attachment, OutgoingMessage
+from mailer.settings import RateLimit
+from mailer.storage.ports import CallLedger, MessageQueue
+from mailer.storage.records import Outcome, StoredAttachment, StoredMessage
+from mailer.transports import Receipt, Transport
 
 log = logging.getLogger(__name__)
 
-DRY_RUN_SENDER = "gateway@localhost"
+# How long messages wait before the gateway looks again whether the mailbox is reconnected.
+HOLD_RECHECK_SECONDS = 30.0
+# A pause for a permit shorter than this is waited out in the delivery loop itself.
+MAX_INLINE_WAIT_SECONDS = 1.0
+# The most one delivery pass sends, so that a pass ends and shutdown stays prompt.
+MAX_PER_PASS = 200
 
 
-def to_email(
-    message: OutgoingMessage, sender: str, *, sent_at: float, message_id: str
-) -> EmailMessage:
-    """The message as a standard email, as a mail server would see it (Bcc kept for the record)."""
-    email = EmailMessage()
-    email["From"] = sender
-    email["To"] = ", ".join(message.to)
-    if message.cc:
-        email["Cc"] = ", ".join(message.cc)
-    if message.bcc:
-        email["Bcc"] = ", ".join(message.bcc)
-    email["Subject"] = message.subject
-    email["Date"] = format_datetime(datetime.fromtimestamp(sent_at, UTC))
-    email["Message-ID"] = message_id
-    if message.text is not None:
-        email.set_content(message.text)
-    if message.html is not None:
-        if message.text is not None:
-            email.add_alternative(message.html, subtype="html")
-        else:
-            email.set_content(message.html, subtype="html")
-    for attachment in message.attachments:
-        maintype, _, subtype = attachment.content_type.partition("/")
-        email.add_attachment(
-            attachment.content, maintype=maintype, subtype=subtype, filename=attachment.filename
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    """Retries, leases and the cool-down after Zoho throttles the mailbox."""
+
+    max_attempts: int = 10
+    max_age_seconds: float = 24 * 3600
+    retry_seconds: float = 30
+    max_retry_seconds: float = 1800
+    lease_seconds: float = 65
+    throttle_pause_seconds: float = 60
+    max_throttle_pause_seconds: float = 900
+    retention_seconds: float = 7 * 24 * 3600
+
+    def retry_delay(self, attempts: int, rng: random.Random) -> float:
+        delay = min(self.max_retry_seconds, self.retry_seconds * 2.0 ** (attempts - 1))
+        return rng.uniform(delay / 2, delay)
+
+    def throttle_pause(self, throttles: int) -> float:
+        return min(
+            self.max_throttle_pause_seconds, self.throttle_pause_seconds * 2.0 ** (throttles - 1)
         )
-    return email
 
 
-class OutboxTransport:
-    """Writes ``<id>.eml`` files to a directory and answers as if Zoho had sent them."""
+def to_payload(message: OutgoingMessage) -> dict[str, Any]:
+    return {
+        "to": list(message.to),
+        "cc": list(message.cc),
+        "bcc": list(message.bcc),
+        "sender": message.sender,
+        "subject": message.subject,
+        "html": message.html,
+        "text": message.text,
+    }
 
-    def __init__(self, directory: Path, clock: Clock, default_sender: str | None) -> None:
-        self._directory = directory
+
+def from_stored(stored: StoredMessage) -> OutgoingMessage:
+    p = stored.payload
+    return OutgoingMessage(
+        to=tuple(p["to"]),
+        cc=tuple(p["cc"]),
+        bcc=tuple(p["bcc"]),
+        sender=p["sender"],
+        subject=p["subject"],
+        html=p["html"],
+        text=p["text"],
+        attachments=tuple(
+            Attachment(a.filename, a.content, a.content_type) for a in stored.attachments
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A stored message and how its inline attempt went: sent, queued, or failed for good."""
+
+    message_id: str
+    receipt: Receipt | None = None
+    failure: GatewayError | None = None
+
+    @property
+    def outcome(self) -> str:
+        return "sent" if self.receipt else "failed" if self.failure else "queued"
+
+
+@dataclass(frozen=True)
+class OutboxStats:
+    queue_depth: int
+    oldest_queued_age_seconds: float | None
+    paused_until: float | None
+
+
+class Outbox:
+    """The outbox of one mailbox, shared by every worker and host through the state store."""
+
+    def __init__(
+        self,
+        *,
+        mailbox: str,
+        messages: MessageQueue,
+        ledger: CallLedger,
+        transport: Transport,
+        clock: Clock,
+        policy: DeliveryPolicy,
+        limits: tuple[RateLimit, ...],
+        rng: random.Random | None = None,
+    ) -> None:
+        self._mailbox = mailbox
+        self._messages = messages
+        self._ledger = ledger
+        self._transport = transport
         self._clock = clock
-        self._default_sender = default_sender or DRY_RUN_SENDER
+        self._policy = policy
+        self._windows = pacing.windows_for(limits)
+        self._rng = rng or random.Random()
+        self._nonce = secrets.token_hex(4)
 
-    def send(self, message: OutgoingMessage, message_id: str) -> Receipt:
-        self._directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        mail_id = make_msgid(domain="dry-run.invalid")
-        email = to_email(
-            message,
-            message.sender or self._default_sender,
-            sent_at=self._clock.now(),
-            message_id=mail_id,
+    @property
+    def _owner(self) -> str:
+        """Who holds a lease: this process (workers fork from one master, so read the pid now)."""
+        return f"{os.getpid()}-{self._nonce}"
+
+    # Accepting ---------------------------------------------------------------------------
+
+    def accept(self, message: OutgoingMessage, message_id: str) -> Accepted:
+        """Persist ``message``; deliver it now when pacing allows, else leave it queued.
+
+        Raises only when the message could not be stored: then nothing was accepted.
+        """
+        now = self._clock.now()
+        calls = self._transport.calls_for(message)
+        # Only a look here: the permit itself is taken right before the attempt, so that the
+        # store's write is not inside the time between permit and call.
+        inline = (
+            not self._paused(now)
+            and self._ledger.wait(self._mailbox, calls, self._windows, now=now) == 0.0
         )
-        target = self._directory / f"{message_id}.eml"
-        # Write then rename, so that a reader never sees half a file.
-        fd, temporary = tempfile.mkstemp(dir=self._directory, suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(email.as_bytes())
-        os.replace(temporary, target)
-        log.info("dry run: wrote %s (%d recipients)", target, message.recipient_count)
-        return Receipt(id=message_id, zoho_message_id=None, mail_id=mail_id, dry_run=True)
+        stored = self._messages.add(
+            message_id,
+            self._mailbox,
+            payload=to_payload(message),
+            attachments=tuple(
+                StoredAttachment(a.filename, a.content_type, a.content) for a in message.attachments
+            ),
+            calls=calls,
+            now=now,
+            lease_owner=self._owner if inline else None,
+            leased_until=now + self._policy.lease_seconds if inline else None,
+        )
+        if inline:
+            now = self._clock.now()
+            wait = self._take_permits(calls, now)
+            if wait == 0.0:
+                receipt, failure = self._attempt(stored, message)
+                return Accepted(message_id, receipt, failure)
+            # Another request took the last permit meanwhile: the delivery loop sends it.
+            self._messages.retry(
+                message_id, self._owner, next_attempt_at=now + wait, attempts=0, now=now
+            )
+        log.info("queued %s: pacing or a pause holds it for the delivery loop", message_id)
+        return Accepted(message_id)
 
-    def hold_reason(self) -> NotReady | None:
-        return None
+    # Delivering --------------------------------------------------------------------------
 
-    def admit(self, message: OutgoingMessage) -> None:
-        """The dry run takes every message, from any sender."""
+    def deliver_due(self) -> int:
+        """One pass of the delivery loop: send due messages while pacing allows; returns sent."""
+        sent = 0
+        for _ in range(MAX_PER_PASS):
+            now = self._clock.now()
+            if self._paused(now) or self._transport.hold_reason() is not None:
+                break
+            stored = self._messages.claim_due(
+                self._mailbox,
+                now=now,
+                owner=self._owner,
+                leased_until=now + self._policy.lease_seconds,
+            )
+            if stored is None:
+                break
+            wait = self._take_permits(stored.calls, now)
+            if 0 < wait <= MAX_INLINE_WAIT_SECONDS:
+                self._clock.sleep(wait)
+                wait = self._take_permits(stored.calls, self._clock.now())
+            if wait > 0:
+                # No permit now: back to the queue until one frees up; the next pass sends it.
+                now = self._clock.now()
+                self._messages.retry(
+                    stored.id,
+                    self._owner,
+                    next_attempt_at=now + wait,
+                    attempts=stored.attempts,
+                    now=now,
+                )
+                break
+            receipt, _ = self._attempt(stored, from_stored(stored))
+            sent += receipt is not None
+        return sent
 
-    def calls_for(self, message: OutgoingMessage) -> int:
-        return 0
+    def _attempt(
+        self, stored: StoredMessage, message: OutgoingMessage
+    ) -> tuple[Receipt | None, GatewayError | None]:
+        """One delivery attempt of a message this process holds the lease of.
 
-    def readiness(self) -> Readiness:
-        return Readiness(
-            ready=True,
-            reason=f"dry run: messages are written to {self._directory} instead of sent; "
-            "set ZOHO_CLIENT_ID and friends to send through Zoho",
-            details={"transport": "outbox", "dry_run": True, "outbox_dir": str(self._directory)},
+        Returns the receipt when sent, the error when the message failed for good (an inline
+        caller answers with it), and neither when it will be retried.
+        """
+        attempts = stored.attempts + 1
+        try:
+            receipt = self._transport.send(message, stored.id)
+        except (UpstreamRejected, InvalidRequest) as exc:
+            self._fail(stored, attempts, exc)
+            return None, exc
+        except NotReady as exc:
+            self._not_now(stored, attempts, exc)
+            return None, None
+        except GatewayError as exc:
+            self._retry_or_fail(stored, attempts, exc.code, exc.message)
+            return None, None
+        except Exception as exc:
+            log.exception("unexpected error delivering %s", stored.id)
+            self._retry_or_fail(stored, attempts, "internal_error", type(exc).__name__)
+            return None, None
+        now = self._clock.now()
+        sent = Outcome(
+            "sent", attempts, zoho_message_id=receipt.zoho_message_id, mail_id=receipt.mail_id
+        )
+        if not self._messages.finish(stored.id, self._owner, sent, now=now):
+            log.warning("sent %s after its lease ran out; it may be delivered twice", stored.id)
+        self._ledger.clear_pause(self._mailbox)
+        log.info(
+            "delivered %s zoho_message_id=%s attempt=%d",
+            stored.id,
+            receipt.zoho_message_id,
+            attempts,
+        )
+        return receipt, None
+
+    def _not_now(self, stored: StoredMessage, attempts: int, exc: NotReady) -> None:
+        now = self._clock.now()
+        if isinstance(exc, ZohoThrottled):
+            pause = self._ledger.pause(self._mailbox)
+            throttles = (pause.throttles if pause else 0) + 1
+            until = now + self._policy.throttle_pause(throttles)
+            self._ledger.set_pause(self._mailbox, paused_until=until, throttles=throttles)
+            log.warning("Zoho throttled the mailbox; delivery paused until %s", utc_iso(until))
+            self._messages.retry(
+                stored.id,
+                self._owner,
+                next_attempt_at=until,
+                attempts=stored.attempts,
+                now=now,
+                error_code=exc.code,
+                error=exc.message,
+            )
+        elif isinstance(exc, MailboxOnHold):
+            self._messages.retry(
+                stored.id,
+                self._owner,
+                next_attempt_at=now + HOLD_RECHECK_SECONDS,
+                attempts=stored.attempts,
+                now=now,
+                error_code=exc.code,
+                error=exc.message,
+            )
+        else:
+            self._retry_or_fail(stored, attempts, exc.code, exc.message)
+
+    def _retry_or_fail(self, stored: StoredMessage, attempts: int, code: str, error: str) -> None:
+        now = self._clock.now()
+        too_old = now - stored.created_at >= self._policy.max_age_seconds
+        if attempts >= self._policy.max_attempts or too_old:
+            why = "too old" if too_old else f"{attempts} attempts"
+            gave_up = Outcome(
+                "failed", attempts, error_code=code, error=f"gave up after {why}: {error}"
+            )
+            self._messages.finish(stored.id, self._owner, gave_up, now=now)
+            log.error("gave up on %s after %s: %s", stored.id, why, code)
+            return
+        delay = self._policy.retry_delay(attempts, self._rng)
+        self._messages.retry(
+            stored.id,
+            self._owner,
+            next_attempt_at=now + delay,
+            attempts=attempts,
+            now=now,
+            error_code=code,
+            error=error,
+        )
+        log.warning("attempt %d of %s failed (%s); retry in %d s", attempts, stored.id, code, delay)
+
+    def _fail(self, stored: StoredMessage, attempts: int, exc: GatewayError) -> None:
+        zoho_code = exc.zoho_error_code if isinstance(exc, UpstreamRejected) else None
+        failed = Outcome(
+            "failed", attempts, error_code=exc.code, error=exc.message, zoho_error_code=zoho_code
+        )
+        self._messages.finish(stored.id, self._owner, failed, now=self._clock.now())
+        log.warning("%s failed for good: %s %s", stored.id, exc.code, zoho_code or "")
+
+    # Pacing ------------------------------------------------------------------------------
+
+    def _paused(self, now: float) -> bool:
+        pause = self._ledger.pause(self._mailbox)
+        return pause is not None and pause.paused_until > now
+
+    def _take_permits(self, calls: int, now: float) -> float:
+        return self._ledger.take(self._mailbox, calls, self._windows, now=now)
+
+    # Reporting ----------------------------------------------------------------------------
+
+    def get(self, message_id: str) -> StoredMessage | None:
+        """A message of this mailbox (another mailbox's is as good as unknown)."""
+        stored = self._messages.get(message_id)
+        return stored if stored is not None and stored.mailbox == self._mailbox else None
+
+    def stats(self) -> OutboxStats:
+        queue = self._messages.stats(self._mailbox)
+        pause = self._ledger.pause(self._mailbox)
+        now = self._clock.now()
+        return OutboxStats(
+            queue_depth=queue.depth,
+            oldest_queued_age_seconds=None
+            if queue.oldest_created_at is None
+            else round(now - queue.oldest_created_at, 1),
+            paused_until=pause.paused_until
+            if pause is not None and pause.paused_until > now
+            else None,
         )

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
 DEFAULT_ACCOUNTS_URL = "https://accounts.zoho.com"
 DEFAULT_API_DOMAIN = "https://mail.zoho.com"
 DEFAULT_REDIRECT_URI = "http://localhost:8000/api/email/callback"
+DEFAULT_DB = "instance/mailer.sqlite3"
 
 Transport = Literal["zoho", "outbox"]
 
@@ -37,9 +38,9 @@ class Settings:
 
     transport: Transport = "outbox"
     zoho_client_id: str | None = None
-    zoho_client_secret: str | None = None
+    zoho_client_secret: str | None = field(default=None, repr=False)
     zoho_redirect_uri: str = DEFAULT_REDIRECT_URI
-    zoho_refresh_token: str | None = None
+    zoho_refresh_token: str | None = field(default=None, repr=False)
     zoho_accounts_url: str = DEFAULT_ACCOUNTS_URL
     zoho_api_domain: str = DEFAULT_API_DOMAIN
     zoho_account_id: str | None = None
@@ -49,22 +50,51 @@ class Settings:
     refresh_buffer_seconds: int = 300
     zoho_timeout_seconds: float = 15.0
     rate_limits: tuple[RateLimit, ...] = (RateLimit(30, 60),)
-    api_keys: tuple[str, ...] = ()
-    admin_key: str | None = None
-    db_path: str = "instance/mailer.sqlite3"
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    admin_key: str | None = field(default=None, repr=False)
+    # A SQLite file path, or a postgresql:// URL (which may hold a password).
+    db: str = field(default=DEFAULT_DB, repr=False)
+    db_timeout_seconds: float = 3.0
     outbox_dir: str = "instance/outbox"
     max_request_mb: int = 25
     max_attempts: int = 10
     retry_seconds: float = 30
     max_age_hours: float = 24
     retention_days: float = 7
-    connection_id: str = "default"
+    mailbox: str = "default"
+
+    @property
+    def db_engine(self) -> str:
+        return "postgresql" if is_postgres_url(self.db) else "sqlite"
 
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every configured secret, for log and response checks."""
-        values = (self.zoho_client_secret, self.zoho_refresh_token, self.admin_key, *self.api_keys)
+        values = (
+            self.zoho_client_secret,
+            self.zoho_refresh_token,
+            self.admin_key,
+            *self.api_keys,
+            db_password(self.db),
+        )
         return tuple(v for v in values if v)
+
+
+def is_postgres_url(location: str) -> bool:
+    return location.startswith(("postgresql://", "postgres://"))
+
+
+def db_password(location: str) -> str | None:
+    return urlsplit(location).password if is_postgres_url(location) else None
+
+
+def db_location(environ: Mapping[str, str]) -> str:
+    """MAILER_DB; else a PostgreSQL DATABASE_URL (the platforms' convention); else the file."""
+    explicit = environ.get("MAILER_DB", "").strip()
+    if explicit:
+        return explicit
+    platform = environ.get("DATABASE_URL", "").strip()
+    return platform if is_postgres_url(platform) else DEFAULT_DB
 
 
 _UNITS = {"second": 1, "minute": 60, "hour": 3600}
@@ -196,7 +226,8 @@ def from_env(environ: Mapping[str, str]) -> Settings:
         rate_limits=rate_limits,
         api_keys=api_keys,
         admin_key=read.text("MAILER_ADMIN_KEY"),
-        db_path=read.text("MAILER_DB") or "instance/mailer.sqlite3",
+        db=db_location(environ),
+        db_timeout_seconds=read.number("MAILER_DB_TIMEOUT_SECONDS", 3.0, minimum=0.1),
         outbox_dir=read.text("MAILER_OUTBOX_DIR") or "instance/outbox",
         max_request_mb=read.integer("MAILER_MAX_REQUEST_MB", 25, minimum=1),
         max_attempts=read.integer("MAILER_MAX_ATTEMPTS", 10, minimum=1),

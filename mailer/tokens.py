@@ -11,19 +11,14 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
 from mailer.clock import Clock, utc_iso
-from mailer.errors import NotReady
-from mailer.store import Connection
-from mailer.zoho_accounts import (
-    ReauthorizationRequired,
-    Throttled,
-    TokenEndpointError,
-    TokenGrant,
-)
+from mailer.errors import NotConnected, ReauthorizationRequired, TokenUnavailable
+from mailer.storage.ports import MailboxStore, SingleFlight
+from mailer.storage.records import Grant, Mailbox
+from mailer.zoho.accounts import GrantRefused, Throttled, TokenEndpointError, TokenGrant
 
 log = logging.getLogger(__name__)
 
@@ -35,51 +30,19 @@ def fingerprint(secret: str | None) -> str:
     return "none" if not secret else f"…{secret[-4:]}"
 
 
-def require_usable(connection: Connection | None) -> Connection:
-    """The connection, if it can be used at all; else the 503 that says what to do."""
-    if connection is None or connection.refresh_token is None:
-        raise NotReady(f"no Zoho mailbox is connected: {REAUTH_HINT}", code="not_connected")
-    if connection.needs_reauth:
-        raise NotReady(
-            f"Zoho no longer accepts the stored refresh token: {REAUTH_HINT}",
-            code="reauthorization_required",
+def require_usable(mailbox: Mailbox | None) -> Mailbox:
+    """The mailbox, if it can be used at all; else the 503 that says what to do."""
+    if mailbox is None or mailbox.refresh_token is None:
+        raise NotConnected(f"no Zoho mailbox is connected: {REAUTH_HINT}")
+    if mailbox.needs_reauth:
+        raise ReauthorizationRequired(
+            f"Zoho no longer accepts the stored refresh token: {REAUTH_HINT}"
         )
-    return connection
-
-
-class TokenStore(Protocol):
-    def connection(self, connection_id: str) -> Connection | None: ...
-
-    def record_renewal(
-        self,
-        connection_id: str,
-        *,
-        access_token: str,
-        access_expires_at: float,
-        next_renewal_at: float,
-        now: float,
-    ) -> None: ...
-
-    def record_renewal_failure(
-        self,
-        connection_id: str,
-        *,
-        outcome: str,
-        failures: int,
-        next_renewal_at: float,
-        needs_reauth: bool,
-        now: float,
-    ) -> None: ...
-
-    def discard_access_token(self, connection_id: str, access_token: str) -> None: ...
+    return mailbox
 
 
 class TokenSource(Protocol):
     def refresh(self, accounts_url: str, refresh_token: str) -> TokenGrant: ...
-
-
-class Locks(Protocol):
-    def hold(self, name: str) -> AbstractContextManager[None]: ...
 
 
 @dataclass(frozen=True)
@@ -115,14 +78,14 @@ class TokenService:
     def __init__(
         self,
         *,
-        store: TokenStore,
+        mailboxes: MailboxStore,
         accounts: TokenSource,
-        locks: Locks,
+        locks: SingleFlight,
         clock: Clock,
         policy: RenewalPolicy,
         rng: random.Random | None = None,
     ) -> None:
-        self._store = store
+        self._mailboxes = mailboxes
         self._accounts = accounts
         self._locks = locks
         self._clock = clock
@@ -131,98 +94,92 @@ class TokenService:
 
     # Paths that may renew --------------------------------------------------------------
 
-    def startup(self, connection_id: str) -> None:
+    def startup(self, name: str) -> None:
         """Use a stored token that is still fresh; renew at once otherwise (once for all workers)."""
-        connection = self._store.connection(connection_id)
-        if connection is None or connection.refresh_token is None:
-            log.warning("no Zoho connection yet: %s", REAUTH_HINT)
+        mailbox = self._mailboxes.get(name)
+        if mailbox is None or mailbox.refresh_token is None:
+            log.warning("no Zoho mailbox yet: %s", REAUTH_HINT)
             return
-        if self._stale(connection, self._clock.now()):
-            connection = self._renew_guarded(connection_id, self._wants_on_demand)
-        if connection is not None and connection.seconds_left(self._clock.now()) > 0:
+        if self._stale(mailbox, self._clock.now()):
+            mailbox = self._renew_guarded(name, self._wants_on_demand)
+        if mailbox is not None and mailbox.seconds_left(self._clock.now()) > 0:
             # Every worker says which token it starts with, whoever renewed it.
             log.info(
                 "using stored token %s, expires at %s; renewal scheduled for %s",
-                fingerprint(connection.access_token),
-                utc_iso(connection.access_expires_at),
-                utc_iso(connection.next_renewal_at),
+                fingerprint(mailbox.access_token),
+                utc_iso(mailbox.access_expires_at),
+                utc_iso(mailbox.next_renewal_at),
             )
 
-    def tick(self, connection_id: str) -> None:
+    def tick(self, name: str) -> None:
         """The scheduled path: renew when the proactive time or a retry time has come."""
-        connection = self._store.connection(connection_id)
-        if connection is not None and connection.renewal_due(self._clock.now()):
-            self._renew_guarded(connection_id, lambda c, now: c.renewal_due(now))
+        mailbox = self._mailboxes.get(name)
+        if mailbox is not None and mailbox.renewal_due(self._clock.now()):
+            self._renew_guarded(name, lambda c, now: c.renewal_due(now))
 
-    def access_token(self, connection_id: str) -> str:
+    def access_token(self, name: str) -> str:
         """A usable access token; renews first when less than the buffer is left."""
-        return self.credentials(connection_id)[1]
+        return self.credentials(name)[1]
 
-    def credentials(self, connection_id: str) -> tuple[Connection, str]:
-        """The connection with a usable access token (one read of the store when fresh)."""
-        connection = require_usable(self._store.connection(connection_id))
+    def credentials(self, name: str) -> tuple[Mailbox, str]:
+        """The mailbox with a usable access token (one read of the store when fresh)."""
+        mailbox = require_usable(self._mailboxes.get(name))
         now = self._clock.now()
-        if self._stale(connection, now):
-            connection = require_usable(self._renew_guarded(connection_id, self._wants_on_demand))
-        return connection, self._token_of(connection)
+        if self._stale(mailbox, now):
+            mailbox = require_usable(self._renew_guarded(name, self._wants_on_demand))
+        return mailbox, self._token_of(mailbox)
 
-    def renew_after_rejection(self, connection_id: str, rejected_token: str) -> str:
+    def renew_after_rejection(self, name: str, rejected_token: str) -> str:
         """Zoho refused ``rejected_token``: renew once (single flight) and return the new one."""
-        self._store.discard_access_token(connection_id, rejected_token)
+        self._mailboxes.discard_access_token(name, rejected_token)
 
-        def wants(c: Connection, now: float) -> bool:
+        def wants(c: Mailbox, now: float) -> bool:
             return c.access_token in (None, rejected_token) and not self._backing_off(c, now)
 
-        connection = require_usable(self._renew_guarded(connection_id, wants))
-        return self._token_of(connection)
+        mailbox = require_usable(self._renew_guarded(name, wants))
+        return self._token_of(mailbox)
 
     # The guarded renewal ---------------------------------------------------------------
 
-    def _renew_guarded(
-        self, connection_id: str, wants: Callable[[Connection, float], bool]
-    ) -> Connection | None:
+    def _renew_guarded(self, name: str, wants: Callable[[Mailbox, float], bool]) -> Mailbox | None:
         """Renew if ``wants`` still holds once both locks are held; returns the stored state."""
-        connection = self._store.connection(connection_id)
-        if connection is None or not wants(connection, self._clock.now()):
-            return connection
-        with self._locks.hold(f"token-{connection_id}"):
-            connection = self._store.connection(connection_id)
-            if connection is None or not wants(connection, self._clock.now()):
-                return connection
-            self._renew(connection)
-            return self._store.connection(connection_id)
+        mailbox = self._mailboxes.get(name)
+        if mailbox is None or not wants(mailbox, self._clock.now()):
+            return mailbox
+        with self._locks.hold(f"token-{name}"):
+            mailbox = self._mailboxes.get(name)
+            if mailbox is None or not wants(mailbox, self._clock.now()):
+                return mailbox
+            self._renew(mailbox)
+            return self._mailboxes.get(name)
 
-    def _renew(self, connection: Connection) -> None:
+    def _renew(self, mailbox: Mailbox) -> None:
         """Call Zoho once and record the outcome; the caller holds the locks."""
-        assert connection.refresh_token is not None
+        assert mailbox.refresh_token is not None
         try:
-            grant = self._accounts.refresh(connection.accounts_url, connection.refresh_token)
+            grant = self._accounts.refresh(mailbox.accounts_url, mailbox.refresh_token)
         except TokenEndpointError as exc:
-            self._record_failure(connection, exc)
+            self._record_failure(mailbox, exc)
             return
         now = self._clock.now()
         expires_at = now + grant.expires_in_seconds
         next_renewal_at = self._policy.next_renewal(now, grant.expires_in_seconds)
-        self._store.record_renewal(
-            connection.id,
-            access_token=grant.access_token,
-            access_expires_at=expires_at,
-            next_renewal_at=next_renewal_at,
-            now=now,
+        self._mailboxes.record_renewal(
+            mailbox.name, Grant(grant.access_token, expires_at, next_renewal_at), now=now
         )
         log.info(
             "renewed access token %s for %s, expires at %s",
             fingerprint(grant.access_token),
-            connection.id,
+            mailbox.name,
             utc_iso(expires_at),
         )
         log.info("renewal scheduled for %s", utc_iso(next_renewal_at))
 
-    def _record_failure(self, connection: Connection, exc: TokenEndpointError) -> None:
+    def _record_failure(self, mailbox: Mailbox, exc: TokenEndpointError) -> None:
         now = self._clock.now()
-        failures = connection.renewal_failures + 1
+        failures = mailbox.renewal_failures + 1
         delay = self._policy.retry_delay(failures, self._rng)
-        needs_reauth = isinstance(exc, ReauthorizationRequired)
+        needs_reauth = isinstance(exc, GrantRefused)
         if isinstance(exc, Throttled):
             delay = max(delay, self._policy.throttle_pause_seconds)
             outcome = "throttled"
@@ -231,11 +188,11 @@ class TokenService:
             )
         elif needs_reauth:
             outcome = f"needs re-authorisation: {exc.reason}"
-            if not connection.needs_reauth:
+            if not mailbox.needs_reauth:
                 log.error(
                     "Zoho no longer accepts the refresh token %s (%s): %s. Sends are refused "
                     "until then; the gateway retries with back-off in case Zoho erred.",
-                    fingerprint(connection.refresh_token),
+                    fingerprint(mailbox.refresh_token),
                     exc.reason,
                     REAUTH_HINT,
                 )
@@ -243,8 +200,8 @@ class TokenService:
         else:
             outcome = f"failed: {exc.reason}"
             log.warning("renewal failed (%s); retry in %d s", exc.reason, delay)
-        self._store.record_renewal_failure(
-            connection.id,
+        self._mailboxes.record_renewal_failure(
+            mailbox.name,
             outcome=outcome,
             failures=failures,
             next_renewal_at=now + delay,
@@ -254,25 +211,24 @@ class TokenService:
 
     # Rules ------------------------------------------------------------------------------
 
-    def _stale(self, connection: Connection, now: float) -> bool:
-        return connection.seconds_left(now) <= self._policy.buffer_seconds
+    def _stale(self, mailbox: Mailbox, now: float) -> bool:
+        return mailbox.seconds_left(now) <= self._policy.buffer_seconds
 
-    def _backing_off(self, connection: Connection, now: float) -> bool:
+    def _backing_off(self, mailbox: Mailbox, now: float) -> bool:
         """After a failure, nobody calls Zoho again before the retry time."""
-        return connection.renewal_failures > 0 and not connection.renewal_due(now)
+        return mailbox.renewal_failures > 0 and not mailbox.renewal_due(now)
 
-    def _wants_on_demand(self, connection: Connection, now: float) -> bool:
-        return self._stale(connection, now) and not self._backing_off(connection, now)
+    def _wants_on_demand(self, mailbox: Mailbox, now: float) -> bool:
+        return self._stale(mailbox, now) and not self._backing_off(mailbox, now)
 
-    def _token_of(self, connection: Connection) -> str:
+    def _token_of(self, mailbox: Mailbox) -> str:
         now = self._clock.now()
-        if connection.access_token is None or connection.seconds_left(now) <= 0:
-            retry_at = connection.next_renewal_at
-            raise NotReady(
+        if mailbox.access_token is None or mailbox.seconds_left(now) <= 0:
+            retry_at = mailbox.next_renewal_at
+            raise TokenUnavailable(
                 "no valid Zoho access token right now "
-                f"(last renewal: {connection.last_renewal_outcome or 'none'}); "
+                f"(last renewal: {mailbox.last_renewal_outcome or 'none'}); "
                 f"next try at {utc_iso(retry_at)}",
-                code="token_unavailable",
                 retry_after_seconds=None if retry_at is None else max(1.0, retry_at - now),
             )
-        return connection.access_token
+        return mailbox.access_token

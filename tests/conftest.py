@@ -16,9 +16,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from mailer import create_app
+from mailer import create_app, prepare_state
 from mailer.settings import Settings
+from mailer.storage import open_storage
+from mailer.storage.ports import Storage
 from tests.fake_zoho import FakeZoho
+from tests.postgres import PostgresServer
 
 API_KEY = "test-api-key-0123456789abcdef"
 OTHER_API_KEY = "test-api-key-rotated-fedcba987"
@@ -136,7 +139,7 @@ def make_settings(tmp_path: Path, secret_guard: SecretGuard) -> Callable[..., Se
     def build(fake: FakeZoho | None = None, **overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "transport": "zoho",
-            "db_path": str(tmp_path / "state" / "mailer.sqlite3"),
+            "db": str(tmp_path / "state" / "mailer.sqlite3"),
             "outbox_dir": str(tmp_path / "outbox"),
             "api_keys": (API_KEY, OTHER_API_KEY),
             "admin_key": ADMIN_KEY,
@@ -160,17 +163,56 @@ def make_settings(tmp_path: Path, secret_guard: SecretGuard) -> Callable[..., Se
     return build
 
 
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the whole session."""
+    server = PostgresServer(tmp_path_factory.mktemp("postgres"))
+    yield server
+    server.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a test's state lives, once per engine: a SQLite file, or a fresh database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "state" / "mailer.sqlite3")
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.new_database()
+
+
+@pytest.fixture
+def open_state() -> Iterator[Callable[[str], Storage]]:
+    """Open storages (migrated) that are closed after the test."""
+    opened: list[Storage] = []
+
+    def open_one(location: str) -> Storage:
+        storage = open_storage(location)
+        opened.append(storage)
+        storage.migrate()
+        return storage
+
+    yield open_one
+    for storage in opened:
+        storage.close()
+
+
 @pytest.fixture
 def make_app(
     clock: FakeClock, secret_guard: SecretGuard
-) -> Callable[[Settings], tuple[Flask, FlaskClient]]:
+) -> Iterator[Callable[[Settings], tuple[Flask, FlaskClient]]]:
+    apps: list[Flask] = []
+
     def build(settings: Settings) -> tuple[Flask, FlaskClient]:
         app = create_app(settings, clock=clock, rng=random.Random(7))
+        apps.append(app)
+        prepare_state(app)
         app.test_client_class = RecordingClient
         RecordingClient.guard = secret_guard
         return app, app.test_client()
 
-    return build
+    yield build
+    for app in apps:
+        app.extensions["mailer"].storage.close()
 
 
 @pytest.fixture

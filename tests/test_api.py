@@ -49,7 +49,7 @@ def test_a_send_reaches_zoho_with_the_token_header_and_the_stored_account(
     send(client)
     accounts_lookups = [c for c in fake.mail_calls if c.path == "/api/accounts"]
     assert len(accounts_lookups) == 1  # looked up once, then read from the store
-    assert app.extensions["mailer"].store.connection("default").account_id == ACCOUNT_ID
+    assert app.extensions["mailer"].storage.mailboxes.get("default").account_id == ACCOUNT_ID
 
 
 def test_html_wins_and_an_alias_may_send(connected: Connected) -> None:

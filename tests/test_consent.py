@@ -217,7 +217,7 @@ def test_reconnecting_heals_a_revoked_connection_and_held_messages_go_out(
     connected: tuple[Any, FlaskClient, FakeZoho], clock: FakeClock
 ) -> None:
     app, client, fake = connected
-    connection = app.extensions["mailer"].store.connection("default")
+    connection = app.extensions["mailer"].storage.mailboxes.get("default")
     fake.revoke(connection.refresh_token)
     fake.expire_access_tokens()
     send = {"to": "paula@example.com", "subject": "Hi", "text": "hello"}
@@ -242,7 +242,7 @@ def test_reconnecting_heals_a_revoked_connection_and_held_messages_go_out(
 
 
 def test_data_centre_mail_hosts() -> None:
-    from mailer.zoho_accounts import mail_host_for
+    from mailer.zoho.accounts import mail_host_for
 
     assert mail_host_for("https://accounts.zoho.eu") == "https://mail.zoho.eu"
     assert mail_host_for("https://accounts.zohocloud.ca/") == "https://mail.zohocloud.ca"

@@ -107,7 +107,7 @@ def test_an_invalid_refresh_token_at_startup(
     for response in (client.get("/api/email/status"), send(client)):
         assert response.status_code == 503
         assert "/api/email/auth" in response.get_data(as_text=True)
-    assert app.extensions["mailer"].store.queue_stats("default") == (0, None)
+    assert app.extensions["mailer"].storage.messages.stats("default").depth == 0
 
 
 def test_an_invalid_refresh_token_in_the_middle_of_a_lifetime_holds_the_queue(
@@ -145,12 +145,12 @@ def test_the_mail_api_failing(
 def test_the_sqlite_file_busy(gateway: Callable[..., Any], fake_zoho: FakeZoho) -> None:
     """Briefly busy: the request waits and succeeds. Busy past the timeout: 503, nothing accepted."""
     app, client = gateway(started=True)
-    store = app.extensions["mailer"].store
-    store._busy_timeout_seconds = 0.3
-    store.close()
+    storage = app.extensions["mailer"].storage
+    storage.database._busy_timeout_seconds = 0.3
+    storage.close()
 
     def hold(seconds: float, held: threading.Event) -> None:
-        with sqlite3.connect(store.path, isolation_level=None) as other:
+        with sqlite3.connect(storage.path, isolation_level=None) as other:
             other.execute("BEGIN EXCLUSIVE")
             held.set()
             threading.Event().wait(seconds)
@@ -173,7 +173,7 @@ def test_the_sqlite_file_busy(gateway: Callable[..., Any], fake_zoho: FakeZoho) 
     assert busy.get_json()["error"]["code"] == "state_busy"
     assert busy.headers["Retry-After"] == "1"
     assert [s["subject"] for s in fake_zoho.sent] == ["Hello"]
-    assert store.queue_stats("default") == (0, None)
+    assert storage.messages.stats("default").depth == 0
 
 
 def test_a_clock_jump_of_two_hours(

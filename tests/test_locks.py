@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from mailer.locks import LockTimeout, NamedLocks
+from mailer.errors import LockTimeout
+from mailer.storage.locks import FileLocks
 
 HOLDER = """
 import sys, time, filelock
@@ -32,7 +33,7 @@ def hold_in_another_process(path: Path) -> subprocess.Popen[str]:
 
 
 def test_a_holder_killed_with_sigkill_releases_the_lock_at_once(tmp_path: Path) -> None:
-    locks = NamedLocks(tmp_path, "db", timeout_seconds=5.0)
+    locks = FileLocks(tmp_path, "db", timeout_seconds=5.0)
     holder = hold_in_another_process(tmp_path / "db.token-default.lock")
     os.kill(holder.pid, signal.SIGKILL)
     holder.wait()
@@ -45,7 +46,7 @@ def test_a_holder_killed_with_sigkill_releases_the_lock_at_once(tmp_path: Path) 
 
 
 def test_a_hung_holder_blocks_others_no_longer_than_the_timeout(tmp_path: Path) -> None:
-    locks = NamedLocks(tmp_path, "db", timeout_seconds=0.3)
+    locks = FileLocks(tmp_path, "db", timeout_seconds=0.3)
     holder = hold_in_another_process(tmp_path / "db.token-default.lock")
     try:
         with pytest.raises(LockTimeout), locks.hold("token-default"):

@@ -49,7 +49,7 @@ def test_send_refuses_without_the_key_and_nothing_happens(
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == 'Bearer realm="mailer"'
     assert fake.sent == [] and fake.mail_calls == []
-    assert app.extensions["mailer"].store.queue_stats("default") == (0, None)
+    assert app.extensions["mailer"].storage.messages.stats("default").depth == 0
 
 
 @pytest.mark.parametrize("headers", WRONG_BEARERS.values(), ids=WRONG_BEARERS.keys())
@@ -92,8 +92,8 @@ def test_auth_refuses_without_the_admin_key_and_starts_no_flow(
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Basic")
     assert "Set-Cookie" not in response.headers
-    states = app.extensions["mailer"].store._db().execute("SELECT count(*) FROM oauth_states")
-    assert states.fetchone()[0] == 0
+    with app.extensions["mailer"].storage.database.read() as tx:
+        assert tx.row("SELECT count(*) AS n FROM oauth_states") == {"n": 0}
 
 
 def test_the_secret_guard_catches_a_leak(secret_guard: SecretGuard) -> None:

@@ -17,7 +17,7 @@ ZOHO = {
 def test_no_zoho_settings_means_the_dry_run_with_the_contract_defaults() -> None:
     settings = from_env({})
     assert settings.transport == "outbox"
-    assert settings.db_path == "instance/mailer.sqlite3"
+    assert settings.db == "instance/mailer.sqlite3"
     assert settings.outbox_dir == "instance/outbox"
     assert settings.zoho_accounts_url == "https://accounts.zoho.com"
     assert settings.zoho_api_domain == "https://mail.zoho.com"

@@ -6,16 +6,15 @@ import itertools
 import logging
 import random
 import threading
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 from mailer.errors import NotReady
-from mailer.locks import NamedLocks
-from mailer.store import Store
+from mailer.storage.ports import Storage
 from mailer.tokens import RenewalPolicy, TokenService
-from mailer.zoho_accounts import ZohoAccounts
-from mailer.zoho_http import ZohoSession
+from mailer.zoho.accounts import ZohoAccounts
+from mailer.zoho.http import ZohoSession
 from tests.conftest import FakeClock
 from tests.fake_zoho import FakeZoho
 
@@ -25,8 +24,10 @@ CONN = "default"
 class Worker:
     """What one gunicorn worker holds: its own store connections, locks and token service."""
 
-    def __init__(self, db: Path, fake: FakeZoho, clock: FakeClock, policy: RenewalPolicy) -> None:
-        self.store = Store(db)
+    def __init__(
+        self, storage: Storage, fake: FakeZoho, clock: FakeClock, policy: RenewalPolicy
+    ) -> None:
+        self.storage = storage
         accounts = ZohoAccounts(
             client_id=fake.client_id,
             client_secret=fake.client_secret,
@@ -34,9 +35,9 @@ class Worker:
             session=ZohoSession(2.0),
         )
         self.tokens = TokenService(
-            store=self.store,
+            mailboxes=self.storage.mailboxes,
             accounts=accounts,
-            locks=NamedLocks(db.parent, db.name, 5.0),
+            locks=self.storage.locks,
             clock=clock,
             policy=policy,
             rng=random.Random(3),
@@ -44,9 +45,13 @@ class Worker:
 
 
 @pytest.fixture
-def seeded(tmp_path: Path, fake_zoho: FakeZoho, clock: FakeClock) -> Path:
-    db = tmp_path / "mailer.sqlite3"
-    Store(db).seed_connection(
+def seeded(
+    state_location: str, open_state: Callable[[str], Storage], fake_zoho: FakeZoho, clock: FakeClock
+) -> Callable[[], Storage]:
+    """A state (on each engine) holding a refresh token the fake knows; each call opens it anew,
+    as another worker would."""
+    storage = open_state(state_location)
+    storage.mailboxes.seed(
         CONN,
         refresh_token=fake_zoho.issue_refresh_token(),
         fingerprint="seed",
@@ -55,13 +60,13 @@ def seeded(tmp_path: Path, fake_zoho: FakeZoho, clock: FakeClock) -> Path:
         account_id=None,
         now=clock.now(),
     )
-    return db
+    return lambda: open_state(state_location)
 
 
 def workers(
-    db: Path, fake: FakeZoho, clock: FakeClock, n: int = 3, **policy: float
+    state: Callable[[], Storage], fake: FakeZoho, clock: FakeClock, n: int = 3, **policy: float
 ) -> list[Worker]:
-    return [Worker(db, fake, clock, RenewalPolicy(**policy)) for _ in range(n)]
+    return [Worker(state(), fake, clock, RenewalPolicy(**policy)) for _ in range(n)]
 
 
 def tick_all(pool: list[Worker], clock: FakeClock, seconds: int) -> None:
@@ -73,7 +78,7 @@ def tick_all(pool: list[Worker], clock: FakeClock, seconds: int) -> None:
 
 
 def test_three_workers_start_with_one_renewal_and_a_restart_needs_none(
-    seeded: Path, fake_zoho: FakeZoho, clock: FakeClock
+    seeded: Callable[[], Storage], fake_zoho: FakeZoho, clock: FakeClock
 ) -> None:
     pool = workers(seeded, fake_zoho, clock)
     threads = [threading.Thread(target=w.tokens.startup, args=(CONN,)) for w in pool]
@@ -92,7 +97,7 @@ def test_three_workers_start_with_one_renewal_and_a_restart_needs_none(
 
 
 def test_a_token_with_612_seconds_is_renewed_every_12_seconds_once_whatever_the_workers(
-    seeded: Path, fake_zoho: FakeZoho, clock: FakeClock
+    seeded: Callable[[], Storage], fake_zoho: FakeZoho, clock: FakeClock
 ) -> None:
     fake_zoho.expires_in = 612
     fake_zoho.token_limit = None  # this pace is over Zoho's real limit; here it is the point
@@ -107,11 +112,11 @@ def test_a_token_with_612_seconds_is_renewed_every_12_seconds_once_whatever_the_
 
 
 def test_renewal_is_scheduled_lead_seconds_before_the_server_given_expiry(
-    seeded: Path, fake_zoho: FakeZoho, clock: FakeClock
+    seeded: Callable[[], Storage], fake_zoho: FakeZoho, clock: FakeClock
 ) -> None:
     [worker] = workers(seeded, fake_zoho, clock, 1)
     worker.tokens.startup(CONN)
-    connection = worker.store.connection(CONN)
+    connection = worker.storage.mailboxes.get(CONN)
     assert connection is not None
     assert connection.access_expires_at == clock.now() + 3600
     assert connection.next_renewal_at == clock.now() + 3000
@@ -122,7 +127,7 @@ def test_renewal_is_scheduled_lead_seconds_before_the_server_given_expiry(
 
 
 def test_a_failed_renewal_is_retried_after_the_retry_seconds(
-    seeded: Path, fake_zoho: FakeZoho, clock: FakeClock
+    seeded: Callable[[], Storage], fake_zoho: FakeZoho, clock: FakeClock
 ) -> None:
     pool = workers(seeded, fake_zoho, clock, 2)
     pool[0].tokens.startup(CONN)
@@ -136,13 +141,13 @@ def test_a_failed_renewal_is_retried_after_the_retry_seconds(
     tick_all(pool, clock, 1)
     assert len(fake_zoho.refresh_calls()) == 3
     assert pool[1].tokens.access_token(CONN) != old
-    connection = pool[0].store.connection(CONN)
+    connection = pool[0].storage.mailboxes.get(CONN)
     assert connection is not None
     assert connection.last_renewal_outcome == "renewed"
 
 
 def test_failures_back_off_exponentially_with_jitter_capped_at_15_minutes(
-    seeded: Path, fake_zoho: FakeZoho, clock: FakeClock
+    seeded: Callable[[], Storage], fake_zoho: FakeZoho, clock: FakeClock
 ) -> None:
     [worker] = workers(seeded, fake_zoho, clock, 1)
     fake_zoho.token_failures.extend(["500"] * 12)
@@ -156,13 +161,16 @@ def test_failures_back_off_exponentially_with_jitter_capped_at_15_minutes(
     assert all(gap <= 900 for gap in gaps)
     assert sum(gap > 440 for gap in gaps) >= 6  # it grew to the cap's range and stayed there
     assert worker.tokens.access_token(CONN)
-    connection = worker.store.connection(CONN)
+    connection = worker.storage.mailboxes.get(CONN)
     assert connection is not None
     assert connection.renewal_failures == 0
 
 
 def test_throttled_means_no_new_try_for_ten_minutes(
-    seeded: Path, fake_zoho: FakeZoho, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    seeded: Callable[[], Storage],
+    fake_zoho: FakeZoho,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     pool = workers(seeded, fake_zoho, clock)
     fake_zoho.token_failures.append("throttle")
@@ -181,23 +189,25 @@ def test_throttled_means_no_new_try_for_ten_minutes(
 
 
 def test_the_200_throttle_body_is_throttling_too(
-    seeded: Path, fake_zoho: FakeZoho, clock: FakeClock
+    seeded: Callable[[], Storage], fake_zoho: FakeZoho, clock: FakeClock
 ) -> None:
     fake_zoho.throttle_status = 200
     fake_zoho.token_failures.append("throttle")
     [worker] = workers(seeded, fake_zoho, clock, 1)
     worker.tokens.startup(CONN)
-    connection = worker.store.connection(CONN)
+    connection = worker.storage.mailboxes.get(CONN)
     assert connection is not None
     assert connection.last_renewal_outcome == "throttled"
 
 
 def test_an_invalid_refresh_token_needs_reauthorisation_logged_once_and_is_retried_rarely(
-    seeded: Path, fake_zoho: FakeZoho, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    seeded: Callable[[], Storage],
+    fake_zoho: FakeZoho,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     pool = workers(seeded, fake_zoho, clock)
-    store = pool[0].store
-    connection = store.connection(CONN)
+    connection = pool[0].storage.mailboxes.get(CONN)
     assert connection is not None
     assert connection.refresh_token is not None
     fake_zoho.revoke(connection.refresh_token)
@@ -218,7 +228,7 @@ def test_an_invalid_refresh_token_needs_reauthorisation_logged_once_and_is_retri
 
 
 def test_a_request_renews_on_demand_when_less_than_the_buffer_is_left(
-    seeded: Path, fake_zoho: FakeZoho, clock: FakeClock
+    seeded: Callable[[], Storage], fake_zoho: FakeZoho, clock: FakeClock
 ) -> None:
     pool = workers(seeded, fake_zoho, clock)
     first = pool[0].tokens.access_token(CONN)  # no startup, no ticks: on demand only
@@ -241,7 +251,7 @@ def test_a_request_renews_on_demand_when_less_than_the_buffer_is_left(
 
 
 def test_a_rejected_token_is_renewed_once_for_a_burst(
-    seeded: Path, fake_zoho: FakeZoho, clock: FakeClock
+    seeded: Callable[[], Storage], fake_zoho: FakeZoho, clock: FakeClock
 ) -> None:
     pool = workers(seeded, fake_zoho, clock)
     old = pool[0].tokens.access_token(CONN)
@@ -265,7 +275,7 @@ def test_a_rejected_token_is_renewed_once_for_a_burst(
 
 
 def test_a_clock_jump_of_two_hours_renews_at_the_next_tick(
-    seeded: Path, fake_zoho: FakeZoho, clock: FakeClock
+    seeded: Callable[[], Storage], fake_zoho: FakeZoho, clock: FakeClock
 ) -> None:
     [worker] = workers(seeded, fake_zoho, clock, 1)
     worker.tokens.startup(CONN)
@@ -276,8 +286,10 @@ def test_a_clock_jump_of_two_hours_renews_at_the_next_tick(
     assert worker.tokens.access_token(CONN) != old
 
 
-def test_no_connection_is_not_ready(tmp_path: Path, fake_zoho: FakeZoho, clock: FakeClock) -> None:
-    [worker] = workers(tmp_path / "empty.sqlite3", fake_zoho, clock, 1)
+def test_no_connection_is_not_ready(
+    state_location: str, open_state: Callable[[str], Storage], fake_zoho: FakeZoho, clock: FakeClock
+) -> None:
+    [worker] = workers(lambda: open_state(state_location), fake_zoho, clock, 1)
     worker.tokens.startup(CONN)
     worker.tokens.tick(CONN)
     with pytest.raises(NotReady) as raised:

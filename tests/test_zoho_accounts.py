@@ -6,26 +6,26 @@ from typing import Any
 
 import pytest
 
-from mailer.zoho_accounts import (
-    ReauthorizationRequired,
+from mailer.zoho.accounts import (
+    GrantRefused,
     Throttled,
     TokenEndpointError,
     TransientFailure,
     ZohoAccounts,
     classify,
 )
-from mailer.zoho_http import ZohoSession
+from mailer.zoho.http import ZohoSession
 from tests.fake_zoho import THROTTLE_BODY, FakeZoho
 
 
 @pytest.mark.parametrize(
     ("status", "body", "kind"),
     [
-        (200, {"error": "invalid_code"}, ReauthorizationRequired),
-        (200, {"error": "invalid_client"}, ReauthorizationRequired),
-        (200, {"error": "invalid_client_secret"}, ReauthorizationRequired),
-        (200, {"error": "invalid_redirect_uri"}, ReauthorizationRequired),
-        (400, {"error": "invalid_token"}, ReauthorizationRequired),
+        (200, {"error": "invalid_code"}, GrantRefused),
+        (200, {"error": "invalid_client"}, GrantRefused),
+        (200, {"error": "invalid_client_secret"}, GrantRefused),
+        (200, {"error": "invalid_redirect_uri"}, GrantRefused),
+        (400, {"error": "invalid_token"}, GrantRefused),
         (400, THROTTLE_BODY, Throttled),
         (200, THROTTLE_BODY, Throttled),
         (

@@ -1,4 +1,7 @@
-"""What a transport answers: the receipt of a send, and whether a send would be attempted now."""
+"""How messages leave the gateway: ``zoho`` (through Zoho Mail) or ``dry_run`` (.eml files).
+
+A transport hands one message on and says whether a send would be attempted now.
+"""
 
 from __future__ import annotations
 
@@ -17,17 +20,6 @@ class Receipt:
     zoho_message_id: str | None
     mail_id: str | None
     dry_run: bool = False
-
-    def body(self) -> dict[str, Any]:
-        answer: dict[str, Any] = {
-            "id": self.id,
-            "status": "sent",
-            "zoho_message_id": self.zoho_message_id,
-            "mail_id": self.mail_id,
-        }
-        if self.dry_run:
-            answer["dry_run"] = True
-        return answer
 
 
 @dataclass(frozen=True)

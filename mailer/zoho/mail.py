@@ -18,8 +18,8 @@ from typing import Any
 
 import requests
 
-from mailer.store import Account
-from mailer.zoho_http import ZohoSession, json_body
+from mailer.storage.records import Account
+from mailer.zoho.http import ZohoSession, json_body
 
 THROTTLE_CODES = frozenset({"URL_ROLLING_THROTTLES_LIMIT_EXCEEDED", "THROTTLES_LIMIT_EXCEEDED"})
 

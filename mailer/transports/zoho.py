@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from contextlib import AbstractContextManager
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from mailer.clock import Clock, utc_iso
 from mailer.errors import (
+    AccountNotFound,
     GatewayError,
     InvalidRequest,
     NotReady,
+    SenderNotAllowed,
     UpstreamError,
     UpstreamRejected,
     UpstreamTimeout,
+    ZohoThrottled,
 )
 from mailer.messages import OutgoingMessage
-from mailer.receipts import Readiness, Receipt
-from mailer.store import Account, Connection
+from mailer.storage.ports import MailboxStore, SingleFlight
+from mailer.storage.records import Account, Mailbox
 from mailer.tokens import REAUTH_HINT, TokenService, require_usable
-from mailer.zoho_mail import (
+from mailer.transports import Readiness, Receipt
+from mailer.zoho.mail import (
     MailError,
     MailRejected,
     MailThrottled,
@@ -50,16 +53,6 @@ GATEWAY_FAULT_CODES = frozenset(
 ACCOUNT_REFRESH_SECONDS = 60
 # How long a caller is asked to wait after Zoho throttled us.
 THROTTLE_RETRY_AFTER_SECONDS = 60
-
-
-class ConnectionStore(Protocol):
-    def connection(self, connection_id: str) -> Connection | None: ...
-
-    def save_account(self, connection_id: str, account: Account) -> None: ...
-
-
-class Locks(Protocol):
-    def hold(self, name: str) -> AbstractContextManager[None]: ...
 
 
 def zoho_payload(
@@ -94,9 +87,8 @@ def as_gateway_error(exc: MailError) -> GatewayError:
     if isinstance(exc, MailTimeout):
         return UpstreamTimeout(f"Zoho Mail did not answer in time: {exc.reason}")
     if isinstance(exc, MailThrottled):
-        return NotReady(
+        return ZohoThrottled(
             f"Zoho Mail is throttling this mailbox: {exc.reason}; try again later",
-            code="zoho_throttled",
             retry_after_seconds=THROTTLE_RETRY_AFTER_SECONDS,
         )
     if isinstance(exc, MailTokenRejected):
@@ -121,17 +113,17 @@ class ZohoTransport:
     def __init__(
         self,
         *,
-        connection_id: str,
-        store: ConnectionStore,
+        mailbox: str,
+        mailboxes: MailboxStore,
         tokens: TokenService,
         mail: ZohoMail,
-        locks: Locks,
+        locks: SingleFlight,
         clock: Clock,
         account_id: str | None,
         default_sender: str | None,
     ) -> None:
-        self._connection_id = connection_id
-        self._store = store
+        self._mailbox = mailbox
+        self._mailboxes = mailboxes
         self._tokens = tokens
         self._mail = mail
         self._locks = locks
@@ -165,7 +157,7 @@ class ZohoTransport:
         connection = self._connection()
         if connection.account is not None and not refresh:
             return connection.account
-        with self._locks.hold(f"account-{self._connection_id}"):
+        with self._locks.hold(f"account-{self._mailbox}"):
             connection = self._connection()
             if connection.account is not None and not refresh:
                 return connection.account
@@ -177,12 +169,11 @@ class ZohoTransport:
                 from_address=self._default_sender,
             )
             if account is None:
-                raise NotReady(
+                raise AccountNotFound(
                     "the connected Zoho user has no mailbox matching ZOHO_ACCOUNT_ID / "
-                    "ZOHO_FROM_ADDRESS; check them, or reconnect at /api/email/auth",
-                    code="account_not_found",
+                    "ZOHO_FROM_ADDRESS; check them, or reconnect at /api/email/auth"
                 )
-            self._store.save_account(self._connection_id, account)
+            self._mailboxes.save_account(self._mailbox, account)
             log.info(
                 "sending from Zoho account %s (%s)", account.account_id, account.primary_address
             )
@@ -210,7 +201,7 @@ class ZohoTransport:
         return 2 if message.attachments else 1
 
     def readiness(self) -> Readiness:
-        connection = self._store.connection(self._connection_id)
+        connection = self._mailboxes.get(self._mailbox)
         now = self._clock.now()
         details: dict[str, Any] = {"transport": "zoho", "dry_run": False}
         if connection is None or connection.refresh_token is None:
@@ -248,8 +239,8 @@ class ZohoTransport:
             details,
         )
 
-    def _connection(self) -> Connection:
-        return require_usable(self._store.connection(self._connection_id))
+    def _connection(self) -> Mailbox:
+        return require_usable(self._mailboxes.get(self._mailbox))
 
     def _sender(self, message: OutgoingMessage, account: Account) -> str:
         sender = message.sender or self._default_sender or account.primary_address
@@ -261,10 +252,9 @@ class ZohoTransport:
             if sender in account.send_as:
                 return sender
         if message.sender is None:
-            raise NotReady(
+            raise SenderNotAllowed(
                 f"ZOHO_FROM_ADDRESS {sender} is not a send-as address of the mailbox "
-                f"{account.primary_address}",
-                code="sender_not_allowed",
+                f"{account.primary_address}"
             )
         raise InvalidRequest(
             f"{sender} is not a send-as address of this mailbox; allowed: "
@@ -273,12 +263,12 @@ class ZohoTransport:
             code="sender_not_allowed",
         )
 
-    def _with_token(self, call: Callable[[Connection, str], T]) -> T:
+    def _with_token(self, call: Callable[[Mailbox, str], T]) -> T:
         """Call Zoho with the current token; on 401, renew once (single flight) and retry once."""
-        connection, token = self._tokens.credentials(self._connection_id)
+        connection, token = self._tokens.credentials(self._mailbox)
         try:
             return call(connection, token)
         except MailTokenRejected:
             log.info("Zoho Mail refused the access token; renewing once and retrying")
-            token = self._tokens.renew_after_rejection(self._connection_id, token)
+            token = self._tokens.renew_after_rejection(self._mailbox, token)
             return call(connection, token)  # a renewal changes the token, not the Mail API host

@@ -165,11 +165,10 @@ def test_a_final_rejection_is_kept_for_the_key(connected: Connected) -> None:
 
 def test_a_claim_left_by_a_dead_worker_lapses(connected: Connected, clock: FakeClock) -> None:
     app, client, _fake = connected
-    store = app.extensions["mailer"].store
-    from mailer.sending import body_fingerprint
+    from mailer.send_requests import body_fingerprint
 
     now = clock.now()
-    store.claim_idempotency_key(
+    app.extensions["mailer"].storage.idempotency.claim(
         "k1", body_fingerprint(MESSAGE), now=now, leased_until=now + 300, expires_at=now + 86400
     )
     assert send(client, key="k1").status_code == 409
@@ -191,7 +190,7 @@ def test_an_unexpected_exception_is_500_json_with_the_request_id(
 ) -> None:
     settings = make_settings(transport="outbox")
     _, client = make_app(settings)
-    with sqlite3.connect(settings.db_path) as damage:  # someone broke the state file
+    with sqlite3.connect(settings.db) as damage:  # someone broke the state file
         damage.execute("DROP TABLE messages")
     response = client.post(
         "/api/email/send", json=MESSAGE, headers={**auth_header(), "X-Request-ID": "req-7"}

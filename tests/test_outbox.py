@@ -11,8 +11,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from mailer.outbox import DeliveryPolicy, Outbox
 from mailer.settings import RateLimit, Settings
-from mailer.spool import DeliveryPolicy, Spool
+from mailer.storage.records import StoredAttachment
 from tests.conftest import FakeClock, auth_header
 from tests.fake_zoho import FakeZoho
 
@@ -63,9 +64,9 @@ def test_a_message_is_stored_before_zoho_is_called(
     pdf = base64.b64encode(b"%PDF").decode()
     response = send(client, {**MESSAGE, "attachments": [{"filename": "a.pdf", "content": pdf}]})
     assert response.status_code == 202
-    stored = app.extensions["mailer"].store.message(response.get_json()["id"])
+    stored = app.extensions["mailer"].storage.messages.get(response.get_json()["id"])
     assert stored.status == "queued" and stored.payload["to"] == ["paula@example.com"]
-    assert stored.attachments == (("a.pdf", "application/octet-stream", b"%PDF"),)
+    assert stored.attachments == (StoredAttachment("a.pdf", "application/octet-stream", b"%PDF"),)
     assert stored.calls == 2
 
 
@@ -76,9 +77,11 @@ def test_a_burst_is_paced_across_workers_and_delivered_completely(
     answers = [send(client, {**MESSAGE, "subject": f"n{i}"}) for i in range(40)]
     assert [a.status_code for a in answers].count(200) == 5
     assert [a.status_code for a in answers].count(202) == 35
-    second_worker = Spool(
-        connection_id="default",
-        store=app.extensions["mailer"].store,
+    storage = app.extensions["mailer"].storage
+    second_worker = Outbox(
+        mailbox="default",
+        messages=storage.messages,
+        ledger=storage.ledger,
         transport=app.extensions["mailer"].transport,
         clock=clock,
         policy=DeliveryPolicy(),
@@ -180,10 +183,9 @@ def test_a_dead_workers_claim_lapses_and_the_message_goes_out(
     fake_zoho.mail_down = True
     message_id = send(client).get_json()["id"]
     fake_zoho.mail_down = False
-    store = app.extensions["mailer"].store
     clock.advance(31)
     # A worker claims it and dies before it can say how the attempt went.
-    assert store.claim_due_message(
+    assert app.extensions["mailer"].storage.messages.claim_due(
         "default", now=clock.now(), owner="dead", leased_until=clock.now() + 9
     )
     app.extensions["mailer"].deliver()

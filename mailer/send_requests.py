@@ -1,4 +1,7 @@
-"""A send request from JSON to answer: validate, honour the Idempotency-Key, deliver, log."""
+"""A send request from JSON to an accepted message: validate, honour the Idempotency-Key, log.
+
+The answer's JSON shape is the API's business: it hands in the two renderers.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +10,17 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from mailer.clock import Clock
 from mailer.errors import Conflict, InvalidRequest
 from mailer.messages import parse_send_request
-from mailer.receipts import Transport
-from mailer.spool import Spool
-from mailer.store import Store
+from mailer.outbox import Accepted, Outbox
+from mailer.storage.ports import IdempotencyStore
+from mailer.storage.records import StoredMessage
+from mailer.transports import Transport
 
 log = logging.getLogger(__name__)
 
@@ -52,39 +57,31 @@ def check_idempotency_key(key: str | None) -> str | None:
     return key
 
 
-def current_answer(view: dict[str, Any]) -> Answer:
-    """The answer for an accepted message as it stands now (for a replayed Idempotency-Key)."""
-    status = view["status"]
-    if status == "sent":
-        body = {
-            "id": view["id"],
-            "status": "sent",
-            "zoho_message_id": view["zoho_message_id"],
-            "mail_id": view["mail_id"],
-        }
-        return Answer(200, body, replayed=True)
-    if status == "failed":
-        error = view["last_error"] or {}
-        body = {
-            "id": view["id"],
-            "error": {
-                "code": "delivery_failed",
-                "message": f"the message could not be delivered: {error.get('message')}",
-                "zoho_error_code": error.get("zoho_error_code"),
-            },
-        }
-        return Answer(502, body, replayed=True)
-    return Answer(202, {"id": view["id"], "status": status}, replayed=True)
+@dataclass(frozen=True)
+class Renderers:
+    """How the API answers a new message, and a message an earlier request accepted."""
+
+    accepted: Callable[[Accepted], Answer]
+    replayed: Callable[[StoredMessage], Answer]
 
 
 class SendService:
     """Turns a decoded send request into an answer; the view only reads and writes HTTP."""
 
-    def __init__(self, *, transport: Transport, spool: Spool, store: Store, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        transport: Transport,
+        outbox: Outbox,
+        idempotency: IdempotencyStore,
+        clock: Clock,
+        render: Renderers,
+    ) -> None:
         self._transport = transport
-        self._spool = spool
-        self._store = store
+        self._outbox = outbox
+        self._idempotency = idempotency
         self._clock = clock
+        self._render = render
 
     def send(self, body: object, *, idempotency_key: str | None, request_id: str) -> Answer:
         key = check_idempotency_key(idempotency_key)
@@ -98,28 +95,28 @@ class SendService:
                 return replay
         message_id = f"msg_{uuid.uuid4().hex}"
         try:
-            accepted = self._spool.accept(message, message_id)
+            accepted = self._outbox.accept(message, message_id)
         except Exception:
             if key is not None:
-                self._store.release_idempotency_key(key)  # nothing was accepted
+                self._idempotency.release(key)  # nothing was accepted
             raise
-        answer = Answer(accepted.status, accepted.body())
+        answer = self._render.accepted(accepted)
         log.info(
             "send request_id=%s id=%s zoho_message_id=%s outcome=%s status=%d recipients=%d",
             request_id,
             message_id,
             accepted.receipt.zoho_message_id if accepted.receipt else None,
             accepted.outcome,
-            accepted.status,
+            answer.status,
             message.recipient_count,
         )
         if key is not None:
-            self._store.complete_idempotency_key(key, answer.status, answer.body)
+            self._idempotency.complete(key, answer.status, answer.body)
         return answer
 
     def _claim(self, key: str, fingerprint: str) -> Answer | None:
         now = self._clock.now()
-        record = self._store.claim_idempotency_key(
+        record = self._idempotency.claim(
             key,
             fingerprint,
             now=now,
@@ -142,7 +139,7 @@ class SendService:
             )
         if record.status < 400 and "id" in record.answer:
             # Sent or queued then: the message may have moved on since.
-            view = self._spool.view(record.answer["id"])
-            if view is not None:
-                return current_answer(view)
+            stored = self._outbox.get(record.answer["id"])
+            if stored is not None:
+                return self._render.replayed(stored)
         return Answer(record.status, record.answer, replayed=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mailer.messages import MAX_ATTACHMENTS, MAX_RECIPIENTS, MAX_SUBJECT_CHARS
-from mailer.sending import MAX_IDEMPOTENCY_KEY_CHARS
+from mailer.send_requests import MAX_IDEMPOTENCY_KEY_CHARS
 
 
 def _ref(name: str) -> dict[str, str]:

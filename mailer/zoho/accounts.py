@@ -13,7 +13,7 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 
-from mailer.zoho_http import ZohoSession, json_body
+from mailer.zoho.http import ZohoSession, json_body
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class TokenEndpointError(Exception):
         self.reason = reason
 
 
-class ReauthorizationRequired(TokenEndpointError):
+class GrantRefused(TokenEndpointError):
     """Zoho refused the grant or the client (any ``invalid_*``): an admin must act."""
 
 
@@ -108,7 +108,7 @@ def classify(status: int, body: dict[str, Any] | None) -> TokenGrant:
         raise Throttled("Zoho throttled token requests (too many in 10 minutes)")
     if isinstance(error, str) and error:
         if error.startswith("invalid_"):
-            raise ReauthorizationRequired(f"Zoho answered {error}")
+            raise GrantRefused(f"Zoho answered {error}")
         raise TransientFailure(f"Zoho answered error {error[:64]!r} (HTTP {status})")
     if status >= 500:
         raise TransientFailure(f"HTTP {status}")

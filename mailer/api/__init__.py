@@ -1,0 +1,87 @@
+"""The HTTP API: the blueprint, and one JSON error shape for every error (Werkzeug's included)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+
+from flask import Flask, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from mailer.api import answers, pages
+from mailer.api.requests import gateway
+from mailer.api.views import bp
+from mailer.errors import GatewayError, NotReady, PayloadTooLarge, Unauthorized
+
+log = logging.getLogger(__name__)
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+# Every answer carries a request id; every error is JSON (or a page, on the browser's callback).
+
+
+def _assign_request_id() -> None:
+    given = request.headers.get("X-Request-ID", "")
+    g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+def _echo_request_id(response: Response) -> Response:
+    response.headers["X-Request-ID"] = g.get("request_id", "")
+    return response
+
+
+def _error_response(error: GatewayError) -> Response:
+    if g.get("html_errors") and request.accept_mimetypes.accept_html:
+        response = pages.setup_failed(error)
+    else:
+        response = jsonify(answers.error_body(error))
+        response.status_code = error.status
+    if isinstance(error, Unauthorized):
+        realm = "mailer admin" if error.code == "admin_required" else "mailer"
+        scheme = "Basic" if error.code == "admin_required" else "Bearer"
+        response.headers["WWW-Authenticate"] = f'{scheme} realm="{realm}"'
+    if isinstance(error, NotReady) and error.retry_after_seconds is not None:
+        response.headers["Retry-After"] = str(int(error.retry_after_seconds + 0.999))
+    return response
+
+
+def _http_error(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    if status == 413:
+        return _error_response(
+            PayloadTooLarge(
+                f"the body is over MAILER_MAX_REQUEST_MB ({gateway().settings.max_request_mb} MB)"
+            )
+        )
+    code = re.sub(r"[^a-z0-9]+", "_", (exc.name or "error").lower()).strip("_")
+    response = _error_response(
+        GatewayError(exc.description or exc.name, code=code).with_status(status)
+    )
+    if status == 405 and exc.get_response().headers.get("Allow"):
+        response.headers["Allow"] = exc.get_response().headers["Allow"]
+    return response
+
+
+def _unexpected(exc: Exception) -> Response:
+    log.exception("unexpected error request_id=%s", g.get("request_id"))
+    error = GatewayError(
+        f"unexpected error; quote request id {g.get('request_id')} when reporting it",
+        code="internal_error",
+    )
+    response = jsonify(
+        {"error": {**answers.error_body(error)["error"], "request_id": g.get("request_id")}}
+    )
+    response.status_code = 500
+    return response
+
+
+def register(app: Flask) -> None:
+    """Attach the blueprint and the JSON error handling to ``app``."""
+    app.register_blueprint(bp)
+    app.before_request(_assign_request_id)
+    app.after_request(_echo_request_id)
+    app.register_error_handler(GatewayError, _error_response)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)

@@ -1,0 +1,102 @@
+"""Every JSON answer shape of the API, in one place next to the views."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mailer.clock import utc_iso
+from mailer.errors import GatewayError
+from mailer.outbox import Accepted, OutboxStats
+from mailer.send_requests import Answer
+from mailer.storage.records import StoredMessage
+from mailer.transports import Readiness, Receipt
+
+
+def error_body(error: GatewayError) -> dict[str, Any]:
+    """The contract's error object: code, message, the field at fault, upstream context."""
+    body: dict[str, Any] = {"code": error.code, "message": error.message}
+    if error.field is not None:
+        body["field"] = error.field
+    body.update(error.extra())
+    return {"error": body}
+
+
+def sent(receipt: Receipt) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": receipt.id,
+        "status": "sent",
+        "zoho_message_id": receipt.zoho_message_id,
+        "mail_id": receipt.mail_id,
+    }
+    if receipt.dry_run:
+        body["dry_run"] = True
+    return body
+
+
+def accepted(outcome: Accepted) -> Answer:
+    """A new message: 200 sent, 202 queued, or the error of a failure for good (with its id)."""
+    if outcome.failure is not None:
+        return Answer(
+            outcome.failure.status, {"id": outcome.message_id, **error_body(outcome.failure)}
+        )
+    if outcome.receipt is not None:
+        return Answer(200, sent(outcome.receipt))
+    return Answer(202, {"id": outcome.message_id, "status": "queued"})
+
+
+def replayed(stored: StoredMessage) -> Answer:
+    """The answer for a message an earlier request with the same Idempotency-Key accepted."""
+    if stored.status == "sent":
+        sent_body = {
+            "id": stored.id,
+            "status": "sent",
+            "zoho_message_id": stored.zoho_message_id,
+            "mail_id": stored.mail_id,
+        }
+        return Answer(200, sent_body, replayed=True)
+    if stored.status == "failed":
+        body: dict[str, Any] = {
+            "id": stored.id,
+            "error": {
+                "code": "delivery_failed",
+                "message": f"the message could not be delivered: {stored.last_error}",
+                "zoho_error_code": stored.zoho_error_code,
+            },
+        }
+        return Answer(502, body, replayed=True)
+    return Answer(202, {"id": stored.id, "status": stored.status}, replayed=True)
+
+
+def message(stored: StoredMessage) -> dict[str, Any]:
+    """A message as ``GET /api/email/messages/<id>`` shows it (never its body)."""
+    return {
+        "id": stored.id,
+        "status": stored.status,
+        "attempts": stored.attempts,
+        "next_attempt_at": utc_iso(stored.next_attempt_at) if stored.status == "queued" else None,
+        "last_error": None
+        if stored.last_error_code is None
+        else {
+            "code": stored.last_error_code,
+            "message": stored.last_error,
+            "zoho_error_code": stored.zoho_error_code,
+        },
+        "zoho_message_id": stored.zoho_message_id,
+        "mail_id": stored.mail_id,
+        "created_at": utc_iso(stored.created_at),
+        "updated_at": utc_iso(stored.updated_at),
+        "finished_at": utc_iso(stored.finished_at),
+    }
+
+
+def status(readiness: Readiness, stats: OutboxStats | None) -> dict[str, Any]:
+    """``GET /api/email/status``: ready and why; details and the queue for a key holder."""
+    body: dict[str, Any] = {"ready": readiness.ready, "reason": readiness.reason}
+    if stats is not None:
+        body.update(readiness.details)
+        body.update(
+            queue_depth=stats.queue_depth,
+            oldest_queued_age_seconds=stats.oldest_queued_age_seconds,
+            paused_until=utc_iso(stats.paused_until),
+        )
+    return body

@@ -1,0 +1,79 @@
+"""The /api/email blueprint: thin views that validate, make one service call, and answer."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, g, jsonify, redirect, request
+from werkzeug.wrappers import Response as BaseResponse
+
+from mailer.api import answers, openapi, pages
+from mailer.api.requests import gateway, has_api_key, read_json, require_admin, require_api_key
+from mailer.errors import NotFound
+
+bp = Blueprint("email", __name__, url_prefix="/api/email")
+
+CONSENT_COOKIE = "mailer_consent"
+
+
+@bp.get("/auth")
+def auth() -> BaseResponse:
+    require_admin()
+    start = gateway().consent_flow().start()
+    response = redirect(start.url, code=302)
+    response.set_cookie(
+        CONSENT_COOKIE,
+        start.browser_nonce,
+        max_age=600,
+        path="/api/email",
+        httponly=True,
+        samesite="Lax",
+        secure=gateway().settings.zoho_redirect_uri.startswith("https://"),
+    )
+    response.headers.update(pages.PAGE_HEADERS)
+    return response
+
+
+@bp.get("/callback")
+def callback() -> Response:
+    g.html_errors = True
+    connected = gateway().consent_flow().finish(request.args, request.cookies.get(CONSENT_COOKIE))
+    response = pages.connected(connected)
+    response.delete_cookie(CONSENT_COOKIE, path="/api/email")
+    return response
+
+
+@bp.post("/send")
+def send() -> tuple[Response, int]:
+    require_api_key()
+    answer = gateway().sending.send(
+        read_json(),
+        idempotency_key=request.headers.get("Idempotency-Key"),
+        request_id=g.request_id,
+    )
+    response = jsonify(answer.body)
+    if answer.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response, answer.status
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> Response:
+    return jsonify(openapi.document())
+
+
+@bp.get("/messages/<message_id>")
+def message(message_id: str) -> Response:
+    require_api_key()
+    stored = gateway().outbox.get(message_id)
+    if stored is None:
+        raise NotFound(
+            f"no message {message_id[:80]!r} (unknown, or purged after retention)",
+            code="message_not_found",
+        )
+    return jsonify(answers.message(stored))
+
+
+@bp.get("/status")
+def status() -> tuple[Response, int]:
+    readiness = gateway().transport.readiness()
+    stats = gateway().outbox.stats() if has_api_key() else None
+    return jsonify(answers.status(readiness, stats)), 200 if readiness.ready else 503

@@ -1,0 +1,21 @@
+"""The state store: records, the Protocols services use, and two engines that implement them.
+
+``open_storage`` picks the engine from the state's location: a ``postgresql://`` (or
+``postgres://``) URL is PostgreSQL, anything else a SQLite file path.
+"""
+
+from __future__ import annotations
+
+from mailer.settings import is_postgres_url
+from mailer.storage.ports import Storage
+
+
+def open_storage(location: str, *, timeout_seconds: float = 3.0) -> Storage:
+    """The engine for ``location``; nothing is connected or created until first use."""
+    if is_postgres_url(location):
+        from mailer.storage.postgres import PostgresStorage
+
+        return PostgresStorage(location, timeout_seconds=timeout_seconds)
+    from mailer.storage.sqlite import SqliteStorage
+
+    return SqliteStorage(location)

@@ -1,0 +1,37 @@
+"""What both engines share: the tables over one Database, and the retention purge."""
+
+from __future__ import annotations
+
+from mailer.retention import Cutoffs
+from mailer.storage.database import Database
+from mailer.storage.tables.idempotency import IdempotencyTable
+from mailer.storage.tables.ledger import LedgerTable
+from mailer.storage.tables.mailboxes import MailboxTable
+from mailer.storage.tables.messages import MessageTable
+from mailer.storage.tables.oauth_states import OAuthStateTable
+
+
+class Tables:
+    """The aggregates of one database; an engine's Storage inherits them."""
+
+    def __init__(self, db: Database) -> None:
+        self._database = db
+        self.mailboxes = MailboxTable(db)
+        self.idempotency = IdempotencyTable(db)
+        self.messages = MessageTable(db)
+        self.ledger = LedgerTable(db)
+        self.oauth_states = OAuthStateTable(db)
+
+    def purge(self, cutoffs: Cutoffs) -> int:
+        with self._database.write() as tx:
+            # Attachments go with their message (ON DELETE CASCADE).
+            deleted = tx.execute(
+                "DELETE FROM messages WHERE status IN ('sent', 'failed') AND finished_at < ?",
+                (cutoffs.messages_finished_before,),
+            )
+            tx.execute("DELETE FROM idempotency WHERE expires_at <= ?", (cutoffs.now,))
+            tx.execute(
+                "DELETE FROM oauth_states WHERE expires_at < ?",
+                (cutoffs.oauth_states_expired_before,),
+            )
+        return deleted

@@ -1,0 +1,68 @@
+"""Single flight: an in-process lock by name, then the engine's cross-process lock.
+
+The in-process lock comes first so that one process holds at most one cross-process lock
+(and, on PostgreSQL, one connection) per name, however many of its threads want it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+
+import filelock
+
+from mailer.errors import LockTimeout
+
+
+class ThreadLocks:
+    """Locks by name for the threads of one process."""
+
+    def __init__(self, timeout_seconds: float) -> None:
+        self.timeout_seconds = timeout_seconds
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    @contextmanager
+    def hold(self, name: str) -> Iterator[None]:
+        with self._guard:
+            lock = self._locks.setdefault(name, threading.Lock())
+        if not lock.acquire(timeout=self.timeout_seconds):
+            raise LockTimeout(f"another request has held {name} for too long; try again")
+        try:
+            yield
+        finally:
+            lock.release()
+
+
+class FileLocks:
+    """Locks by name across the processes of one host: an flock on a file beside the database.
+
+    An OS lock: a process killed while holding it releases it at once, and a live holder keeps
+    it at most for one upstream call, which has a timeout.
+    """
+
+    def __init__(self, directory: Path, prefix: str, timeout_seconds: float) -> None:
+        self._directory = directory
+        self._prefix = prefix
+        self._threads = ThreadLocks(timeout_seconds)
+
+    def hold(self, name: str) -> AbstractContextManager[None]:
+        return self._hold(name)
+
+    @contextmanager
+    def _hold(self, name: str) -> Iterator[None]:
+        with self._threads.hold(name):
+            path = self._directory / f"{self._prefix}.{name}.lock"
+            file_lock = filelock.FileLock(path, timeout=self._threads.timeout_seconds, mode=0o600)
+            try:
+                file_lock.acquire()
+            except filelock.Timeout as exc:
+                raise LockTimeout(
+                    f"another worker has held {name} for too long; try again"
+                ) from exc
+            try:
+                yield
+            finally:
+                file_lock.release()

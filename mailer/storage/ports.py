@@ -1,0 +1,215 @@
+"""What the services need of the state store: one Protocol per aggregate, plus single flight.
+
+Services depend on these only; ``storage.open_storage`` hands in an engine (SQLite or
+PostgreSQL) that implements all of them.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from mailer.pacing import Window
+from mailer.retention import Cutoffs
+from mailer.storage.records import (
+    Account,
+    Grant,
+    IdempotencyRecord,
+    Mailbox,
+    MailPause,
+    OAuthState,
+    Outcome,
+    StoredAttachment,
+    StoredMessage,
+)
+
+
+class MailboxStore(Protocol):
+    """Mailbox connections and their tokens."""
+
+    def get(self, name: str) -> Mailbox | None: ...
+
+    def seed(
+        self,
+        name: str,
+        *,
+        refresh_token: str,
+        fingerprint: str,
+        accounts_url: str,
+        mail_api_url: str,
+        account_id: str | None,
+        now: float,
+    ) -> bool:
+        """Apply an environment's refresh token unless this same one was applied before."""
+
+    def connect(
+        self,
+        name: str,
+        *,
+        refresh_token: str,
+        accounts_url: str,
+        mail_api_url: str,
+        account: Account,
+        grant: Grant,
+        now: float,
+    ) -> None:
+        """Store a connection made through the consent flow, replacing any earlier one."""
+
+    def record_renewal(self, name: str, grant: Grant, *, now: float) -> None: ...
+
+    def record_renewal_failure(
+        self,
+        name: str,
+        *,
+        outcome: str,
+        failures: int,
+        next_renewal_at: float,
+        needs_reauth: bool,
+        now: float,
+    ) -> None: ...
+
+    def discard_access_token(self, name: str, access_token: str) -> None:
+        """Forget an access token Zoho refused, unless it was replaced meanwhile."""
+
+    def save_account(self, name: str, account: Account) -> None: ...
+
+
+class IdempotencyStore(Protocol):
+    """Idempotency records: a claim while a request is in flight, then its answer."""
+
+    def claim(
+        self, key: str, fingerprint: str, *, now: float, leased_until: float, expires_at: float
+    ) -> IdempotencyRecord | None:
+        """Claim ``key``; returns the record that holds it instead, if any still does."""
+
+    def complete(self, key: str, status: int, answer: dict[str, Any]) -> None: ...
+
+    def release(self, key: str) -> None:
+        """Forget a claim whose request failed in a way worth retrying with the same key."""
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    depth: int
+    oldest_created_at: float | None
+
+
+class MessageQueue(Protocol):
+    """Accepted messages and the leases of their delivery attempts."""
+
+    def add(
+        self,
+        message_id: str,
+        mailbox: str,
+        *,
+        payload: dict[str, Any],
+        attachments: tuple[StoredAttachment, ...],
+        calls: int,
+        now: float,
+        lease_owner: str | None = None,
+        leased_until: float | None = None,
+    ) -> StoredMessage:
+        """Persist an accepted message: queued, or already leased to ``lease_owner``."""
+
+    def claim_due(
+        self, mailbox: str, *, now: float, owner: str, leased_until: float
+    ) -> StoredMessage | None:
+        """Lease the next due message: a queued one, or one whose lease ran out."""
+
+    def get(self, message_id: str) -> StoredMessage | None: ...
+
+    def finish(self, message_id: str, owner: str, outcome: Outcome, *, now: float) -> bool:
+        """Record a final outcome; False when ``owner`` no longer holds the lease."""
+
+    def retry(
+        self,
+        message_id: str,
+        owner: str,
+        *,
+        next_attempt_at: float,
+        attempts: int,
+        now: float,
+        error_code: str | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """Put a leased message back in the queue until ``next_attempt_at``."""
+
+    def stats(self, mailbox: str) -> QueueStats: ...
+
+
+class CallLedger(Protocol):
+    """The calls made to Zoho Mail per mailbox (for pacing) and the pauses after throttling."""
+
+    def take(self, mailbox: str, calls: int, windows: tuple[Window, ...], *, now: float) -> float:
+        """Record ``calls`` calls now if every window allows: 0.0; else the seconds to wait.
+
+        Check and record are atomic across every worker and host.
+        """
+
+    def wait(self, mailbox: str, calls: int, windows: tuple[Window, ...], *, now: float) -> float:
+        """How long ``calls`` calls would wait now; records nothing."""
+
+    def pause(self, mailbox: str) -> MailPause | None: ...
+
+    def set_pause(self, mailbox: str, *, paused_until: float, throttles: int) -> None: ...
+
+    def clear_pause(self, mailbox: str) -> None: ...
+
+
+class OAuthStateStore(Protocol):
+    """Consent flows in progress."""
+
+    def add(self, state_hash: str, browser_hash: str, expires_at: float, now: float) -> None: ...
+
+    def take(self, state_hash: str, browser_hash: str, now: float) -> OAuthState | None:
+        """Look a state up and, when it belongs to this browser, mark it used (once)."""
+
+
+class SingleFlight(Protocol):
+    """A lock by name held by one thread of one process of one host at a time."""
+
+    def hold(self, name: str) -> AbstractContextManager[None]: ...
+
+
+class Storage(Protocol):
+    """The whole state store, as an engine provides it."""
+
+    @property
+    def mailboxes(self) -> MailboxStore: ...
+
+    @property
+    def idempotency(self) -> IdempotencyStore: ...
+
+    @property
+    def messages(self) -> MessageQueue: ...
+
+    @property
+    def ledger(self) -> CallLedger: ...
+
+    @property
+    def oauth_states(self) -> OAuthStateStore: ...
+
+    @property
+    def locks(self) -> SingleFlight: ...
+
+    @property
+    def engine(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+
+    def describe(self) -> str:
+        """Where the state lives, for a log line (never a password)."""
+
+    def ping(self) -> None:
+        """Raise StateUnavailable (or StateBusy) unless the store answers now."""
+
+    def migrate(self) -> list[str]:
+        """Apply pending schema migrations, one process at a time; returns those applied."""
+
+    def size_pool(self, threads: int) -> None:
+        """Fit this process's connections to its request threads (before first use)."""
+
+    def purge(self, cutoffs: Cutoffs) -> int:
+        """Delete what the retention rules no longer keep; returns messages deleted."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,229 @@
+"""The PostgreSQL engine: any number of hosts share one state, in schema ``mailer``.
+
+Writers that must take turns (the pace of a mailbox, an idempotency key) serialize on a
+transaction-level advisory lock; a message is leased with ``FOR UPDATE SKIP LOCKED``; single
+flight (one renewal per mailbox across hosts) holds an advisory lock on a connection of its
+own, which PostgreSQL releases if that host dies. While the database cannot be reached,
+every call raises StateUnavailable within the pool timeout instead of hanging.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from mailer.errors import LockTimeout, StateUnavailable
+from mailer.storage.common import Tables
+from mailer.storage.database import Row
+from mailer.storage.locks import ThreadLocks
+from mailer.storage.migrate import apply_migrations
+
+log = logging.getLogger(__name__)
+
+SCHEMA = "mailer"
+# Connections beyond a worker's request threads: the scheduler's jobs and single flight.
+EXTRA_CONNECTIONS = 4
+DEFAULT_POOL_SIZE = 16 + EXTRA_CONNECTIONS
+# How long the migration lock may be waited for: another host applying a long migration.
+MIGRATE_LOCK_SECONDS = 120
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for log lines."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _unavailable(exc: Exception) -> StateUnavailable:
+    # psycopg's message can name the host; never the password (libpq does not print it).
+    return StateUnavailable(
+        f"the state database cannot be reached right now ({type(exc).__name__}); try again",
+        retry_after_seconds=2,
+    )
+
+
+class PostgresTx:
+    def __init__(self, connection: psycopg.Connection[Any]) -> None:
+        self._connection = connection
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self._connection.execute(_placeholders(sql), params).rowcount
+
+    def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
+        with self._connection.cursor() as cursor:
+            cursor.executemany(_placeholders(sql), params)
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return list(self._connection.execute(_placeholders(sql), params).fetchall())
+
+    def row(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        found: Row | None = self._connection.execute(_placeholders(sql), params).fetchone()
+        return found
+
+
+_converted: dict[str, str] = {}
+
+
+def _placeholders(sql: str) -> str:
+    """The tables write ``?``; psycopg takes ``%s``. (No table's SQL holds a literal ? or %.)"""
+    found = _converted.get(sql)
+    if found is None:
+        found = _converted[sql] = sql.replace("?", "%s")
+    return found
+
+
+class PostgresDatabase:
+    """A connection pool per process, opened on first use (so after gunicorn's fork)."""
+
+    claim_suffix = " FOR UPDATE SKIP LOCKED"
+
+    def __init__(self, url: str, *, timeout_seconds: float) -> None:
+        self.url = url
+        self.timeout_seconds = timeout_seconds
+        self.pool_size = DEFAULT_POOL_SIZE
+        self._pool: ConnectionPool[psycopg.Connection[dict[str, Any]]] | None = None
+        self._pid = 0
+        self._guard = threading.Lock()
+
+    def pool(self) -> ConnectionPool[psycopg.Connection[dict[str, Any]]]:
+        with self._guard:
+            if self._pool is None or self._pid != os.getpid():
+                self._pool = ConnectionPool(
+                    self.url,
+                    min_size=1,
+                    max_size=self.pool_size,
+                    open=False,
+                    timeout=self.timeout_seconds,
+                    # A connection that died (a database restart) is found and replaced
+                    # before it is handed out, so no request meets it.
+                    check=ConnectionPool.check_connection,
+                    configure=_configure,
+                    kwargs={
+                        "autocommit": True,
+                        "row_factory": dict_row,
+                        "connect_timeout": max(1, round(self.timeout_seconds)),
+                    },
+                    name="mailer",
+                )
+                self._pool.open(wait=False)
+                self._pid = os.getpid()
+            return self._pool
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+        try:
+            with self.pool().connection() as connection:
+                yield connection
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            if isinstance(exc, psycopg.errors.LockNotAvailable):
+                raise
+            raise _unavailable(exc) from exc
+
+    @contextmanager
+    def read(self) -> Iterator[PostgresTx]:
+        with self.connection() as connection:
+            yield PostgresTx(connection)
+
+    @contextmanager
+    def write(self, *, serialize: str | None = None) -> Iterator[PostgresTx]:
+        with self.connection() as connection, connection.transaction():
+            if serialize is not None:
+                connection.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (serialize,)
+                )
+            yield PostgresTx(connection)
+
+    def close(self) -> None:
+        with self._guard:
+            if self._pool is not None and self._pid == os.getpid():
+                self._pool.close()
+            self._pool = None
+
+
+def _configure(connection: psycopg.Connection[Any]) -> None:
+    connection.execute(f"SET search_path TO {SCHEMA}")
+
+
+class AdvisoryLocks:
+    """Single flight across hosts: a transaction-level advisory lock on its own connection."""
+
+    def __init__(self, db: PostgresDatabase, timeout_seconds: float) -> None:
+        self._db = db
+        self._threads = ThreadLocks(timeout_seconds)
+
+    def hold(self, name: str) -> AbstractContextManager[None]:
+        return self._hold(name)
+
+    @contextmanager
+    def _hold(self, name: str) -> Iterator[None]:
+        timeout_ms = int(self._threads.timeout_seconds * 1000)
+        with (
+            self._threads.hold(name),
+            self._db.connection() as connection,
+            connection.transaction(),
+        ):
+            connection.execute(f"SET LOCAL lock_timeout = {timeout_ms}")
+            try:
+                connection.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 1))", (name,))
+            except psycopg.errors.LockNotAvailable as exc:
+                raise LockTimeout(f"another host has held {name} for too long; try again") from exc
+            yield
+
+
+class PostgresStorage(Tables):
+    """The state in a PostgreSQL database, shared by every worker of every host."""
+
+    engine = "postgresql"
+
+    def __init__(
+        self, url: str, *, timeout_seconds: float = 3.0, lock_timeout_seconds: float = 20.0
+    ) -> None:
+        self.database = PostgresDatabase(url, timeout_seconds=timeout_seconds)
+        super().__init__(self.database)
+        self.locks = AdvisoryLocks(self.database, lock_timeout_seconds)
+
+    def describe(self) -> str:
+        return f"PostgreSQL {redacted(self.database.url)}, schema {SCHEMA}"
+
+    def size_pool(self, threads: int) -> None:
+        """Size this process's pool to its request threads (before its first use)."""
+        self.database.pool_size = threads + EXTRA_CONNECTIONS
+
+    def migrate(self) -> list[str]:
+        """Create the schema and apply pending migrations; other processes wait their turn."""
+        try:
+            with psycopg.connect(
+                self.database.url, autocommit=True, connect_timeout=10
+            ) as connection:
+                connection.execute(f"SET lock_timeout = {MIGRATE_LOCK_SECONDS * 1000}")
+                connection.execute("SELECT pg_advisory_lock(hashtextextended('migrate', 2))")
+                connection.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+                return apply_migrations("postgresql", _yoyo_url(self.database.url))
+        except psycopg.OperationalError as exc:
+            raise _unavailable(exc) from exc
+
+    def ping(self) -> None:
+        with self.database.read() as tx:
+            tx.row("SELECT 1 AS ok")
+
+    def close(self) -> None:
+        self.database.close()
+
+
+def _yoyo_url(url: str) -> str:
+    """yoyo's name for the same database, with psycopg 3 and our schema."""
+    parts = urlsplit(url)
+    query = f"{parts.query}&schema={SCHEMA}" if parts.query else f"schema={SCHEMA}"
+    return urlunsplit(parts._replace(scheme="postgresql+psycopg", query=query))

@@ -1,0 +1,133 @@
+"""The records the state store keeps; plain values, the same for every engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Account:
+    """The Zoho account a mailbox sends from, as Zoho's account look-up reports it."""
+
+    account_id: str
+    primary_address: str
+    send_as: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    """One connected Zoho mailbox: its refresh token, where it lives, its current access token."""
+
+    name: str
+    refresh_token: str | None = field(repr=False)
+    seed_fingerprint: str | None
+    accounts_url: str
+    mail_api_url: str
+    account_id: str | None
+    primary_address: str | None
+    send_as: tuple[str, ...]
+    access_token: str | None = field(repr=False)
+    access_expires_at: float | None
+    next_renewal_at: float | None
+    renewal_failures: int
+    last_renewal_at: float | None
+    last_renewal_outcome: str | None
+    needs_reauth: bool
+
+    def seconds_left(self, now: float) -> float:
+        """Lifetime left of the access token; 0 when there is none."""
+        if self.access_token is None or self.access_expires_at is None:
+            return 0.0
+        return max(0.0, self.access_expires_at - now)
+
+    def renewal_due(self, now: float) -> bool:
+        """Whether the schedule (or the back-off after a failure) allows a renewal now."""
+        return self.refresh_token is not None and (
+            self.next_renewal_at is None or now >= self.next_renewal_at
+        )
+
+    @property
+    def account(self) -> Account | None:
+        if self.account_id is None or self.primary_address is None:
+            return None
+        return Account(self.account_id, self.primary_address, self.send_as)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A fresh access token as a renewal or a consent stores it."""
+
+    access_token: str = field(repr=False)
+    expires_at: float
+    next_renewal_at: float
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """What an earlier request with the same Idempotency-Key left: in flight, or its answer."""
+
+    fingerprint: str
+    status: int | None
+    answer: dict[str, Any] | None
+    leased_until: float
+
+
+@dataclass(frozen=True)
+class StoredAttachment:
+    filename: str
+    content_type: str
+    content: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """An accepted message and where its delivery stands; ``payload`` is its JSON form."""
+
+    id: str
+    mailbox: str
+    status: str
+    payload: dict[str, Any] = field(repr=False)
+    attachments: tuple[StoredAttachment, ...] = field(repr=False)
+    calls: int
+    attempts: int
+    next_attempt_at: float
+    leased_until: float | None
+    last_error_code: str | None
+    last_error: str | None
+    zoho_error_code: str | None
+    zoho_message_id: str | None
+    mail_id: str | None
+    created_at: float
+    updated_at: float
+    finished_at: float | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an attempt ended, as the queue records it on a message."""
+
+    status: str  # "sent" or "failed"
+    attempts: int
+    zoho_message_id: str | None = None
+    mail_id: str | None = None
+    error_code: str | None = None
+    error: str | None = None
+    zoho_error_code: str | None = None
+
+
+@dataclass(frozen=True)
+class MailPause:
+    """Zoho throttled this mailbox: no calls before ``paused_until``."""
+
+    paused_until: float
+    throttles: int
+
+
+@dataclass(frozen=True)
+class OAuthState:
+    """A consent flow in progress, as the callback finds it."""
+
+    browser_hash: str
+    expires_at: float
+    used_at: float | None

@@ -1,0 +1,147 @@
+"""The SQLite engine: one file shared by every worker of one host (WAL, 0600 from its first byte)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from mailer.errors import StateBusy
+from mailer.storage.common import Tables
+from mailer.storage.database import Row
+from mailer.storage.locks import FileLocks
+from mailer.storage.migrate import apply_migrations
+
+log = logging.getLogger(__name__)
+
+# Every write waits this long for another process's write to finish before giving up.
+BUSY_TIMEOUT_SECONDS = 10.0
+
+
+def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
+    return {column[0]: value for column, value in zip(cursor.description, row, strict=True)}
+
+
+class SqliteTx:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self._db.execute(sql, params).rowcount
+
+    def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
+        self._db.executemany(sql, params)
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return list(self._db.execute(sql, params).fetchall())
+
+    def row(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        found: Row | None = self._db.execute(sql, params).fetchone()
+        return found
+
+
+class SqliteDatabase:
+    """Per-thread connections to one file; a forked process opens its own."""
+
+    claim_suffix = ""
+
+    def __init__(self, path: Path, busy_timeout_seconds: float) -> None:
+        self.path = path
+        self._busy_timeout_seconds = busy_timeout_seconds
+        self._local = threading.local()
+
+    def create_file(self) -> None:
+        """Create the file ourselves, so that it is 0600 from its first byte (SQLite gives the
+        -wal and -shm files the same mode)."""
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
+        os.chmod(self.path, 0o600)
+
+    def connection(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None or self._local.pid != os.getpid():
+            db = sqlite3.connect(
+                self.path,
+                timeout=self._busy_timeout_seconds,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            db.row_factory = _dict_row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            self._local.db = db
+            self._local.pid = os.getpid()
+        return db
+
+    @contextmanager
+    def read(self) -> Iterator[SqliteTx]:
+        yield SqliteTx(self.connection())
+
+    @contextmanager
+    def write(self, *, serialize: str | None = None) -> Iterator[SqliteTx]:
+        """A write transaction that takes SQLite's write lock up front: writers take turns."""
+        db = self.connection()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            raise StateBusy(
+                "the gateway's state file is busy (locked by another process); try again",
+                retry_after_seconds=1,
+            ) from exc
+        try:
+            yield SqliteTx(db)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def close(self) -> None:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is not None and self._local.pid == os.getpid():
+            db.close()
+        self._local.db = None
+
+
+class SqliteStorage(Tables):
+    """The state in one SQLite file; single flight through file locks beside it."""
+
+    engine = "sqlite"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        busy_timeout_seconds: float = BUSY_TIMEOUT_SECONDS,
+        lock_timeout_seconds: float = 20.0,
+    ) -> None:
+        self.path = Path(path).absolute()
+        self.database = SqliteDatabase(self.path, busy_timeout_seconds)
+        super().__init__(self.database)
+        self.locks = FileLocks(self.path.parent, self.path.name, lock_timeout_seconds)
+
+    def describe(self) -> str:
+        return f"SQLite file {self.path}"
+
+    def migrate(self) -> list[str]:
+        """Create the file if need be and apply pending migrations, one process at a time."""
+        self.database.create_file()
+        with self.locks.hold("migrate"):
+            return apply_migrations("sqlite", f"sqlite:///{self.path}")
+
+    def ping(self) -> None:
+        with self.database.read() as tx:
+            tx.row("SELECT 1 AS ok")
+
+    def size_pool(self, threads: int) -> None:
+        """SQLite needs no pool: each thread opens its own connection."""
+
+    def close(self) -> None:
+        self.database.close()

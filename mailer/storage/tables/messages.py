@@ -1,0 +1,185 @@
+"""Accepted messages and their attachments (tables ``messages``, ``message_attachments``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mailer.storage.database import Database, Row
+from mailer.storage.ports import QueueStats
+from mailer.storage.records import Outcome, StoredAttachment, StoredMessage
+
+_DUE = (
+    "connection_id = ? AND ((status = 'queued' AND next_attempt_at <= ?)"
+    " OR (status = 'sending' AND leased_until <= ?))"
+)
+
+
+class MessageTable:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def add(
+        self,
+        message_id: str,
+        mailbox: str,
+        *,
+        payload: dict[str, Any],
+        attachments: tuple[StoredAttachment, ...],
+        calls: int,
+        now: float,
+        lease_owner: str | None = None,
+        leased_until: float | None = None,
+    ) -> StoredMessage:
+        status = "queued" if lease_owner is None else "sending"
+        with self._db.write() as tx:
+            tx.execute(
+                "INSERT INTO messages (id, connection_id, status, payload, calls, next_attempt_at,"
+                " lease_owner, leased_until, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    *(message_id, mailbox, status, json.dumps(payload), calls, now),
+                    *(lease_owner, leased_until, now, now),
+                ),
+            )
+            tx.executemany(
+                "INSERT INTO message_attachments (message_id, position, filename, content_type,"
+                " content) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (message_id, i, a.filename, a.content_type, a.content)
+                    for i, a in enumerate(attachments)
+                ],
+            )
+        return StoredMessage(
+            id=message_id,
+            mailbox=mailbox,
+            status=status,
+            payload=payload,
+            attachments=attachments,
+            calls=calls,
+            attempts=0,
+            next_attempt_at=now,
+            leased_until=leased_until,
+            last_error_code=None,
+            last_error=None,
+            zoho_error_code=None,
+            zoho_message_id=None,
+            mail_id=None,
+            created_at=now,
+            updated_at=now,
+            finished_at=None,
+        )
+
+    def claim_due(
+        self, mailbox: str, *, now: float, owner: str, leased_until: float
+    ) -> StoredMessage | None:
+        with self._db.read() as tx:
+            due = tx.row(f"SELECT 1 AS due FROM messages WHERE {_DUE} LIMIT 1", (mailbox, now, now))
+        if due is None:
+            return None  # the common case, answered without a write transaction
+        with self._db.write() as tx:
+            row = tx.row(
+                f"SELECT id FROM messages WHERE {_DUE}"
+                f" ORDER BY next_attempt_at, created_at LIMIT 1{self._db.claim_suffix}",
+                (mailbox, now, now),
+            )
+            if row is None:
+                return None
+            tx.execute(
+                "UPDATE messages SET status = 'sending', lease_owner = ?, leased_until = ?,"
+                " updated_at = ? WHERE id = ?",
+                (owner, leased_until, now, row["id"]),
+            )
+        return self.get(row["id"])
+
+    def get(self, message_id: str) -> StoredMessage | None:
+        with self._db.read() as tx:
+            row = tx.row("SELECT * FROM messages WHERE id = ?", (message_id,))
+            if row is None:
+                return None
+            attachments = tx.rows(
+                "SELECT filename, content_type, content FROM message_attachments"
+                " WHERE message_id = ? ORDER BY position",
+                (message_id,),
+            )
+        return _message(row, attachments)
+
+    def finish(self, message_id: str, owner: str, outcome: Outcome, *, now: float) -> bool:
+        with self._db.write() as tx:
+            changed = tx.execute(
+                "UPDATE messages SET status = ?, attempts = ?, zoho_message_id = ?, mail_id = ?,"
+                " last_error_code = COALESCE(?, last_error_code),"
+                " last_error = COALESCE(?, last_error), zoho_error_code = ?,"
+                " lease_owner = NULL, leased_until = NULL, updated_at = ?, finished_at = ?"
+                " WHERE id = ? AND lease_owner = ? AND status = 'sending'",
+                (
+                    outcome.status,
+                    outcome.attempts,
+                    outcome.zoho_message_id,
+                    outcome.mail_id,
+                    outcome.error_code,
+                    outcome.error,
+                    outcome.zoho_error_code,
+                    now,
+                    now,
+                    message_id,
+                    owner,
+                ),
+            )
+        return changed == 1
+
+    def retry(
+        self,
+        message_id: str,
+        owner: str,
+        *,
+        next_attempt_at: float,
+        attempts: int,
+        now: float,
+        error_code: str | None = None,
+        error: str | None = None,
+    ) -> bool:
+        with self._db.write() as tx:
+            changed = tx.execute(
+                "UPDATE messages SET status = 'queued', attempts = ?, next_attempt_at = ?,"
+                " last_error_code = COALESCE(?, last_error_code),"
+                " last_error = COALESCE(?, last_error), lease_owner = NULL, leased_until = NULL,"
+                " updated_at = ? WHERE id = ? AND lease_owner = ? AND status = 'sending'",
+                (attempts, next_attempt_at, error_code, error, now, message_id, owner),
+            )
+        return changed == 1
+
+    def stats(self, mailbox: str) -> QueueStats:
+        with self._db.read() as tx:
+            row = tx.row(
+                "SELECT count(*) AS depth, min(created_at) AS oldest FROM messages"
+                " WHERE connection_id = ? AND status IN ('queued', 'sending')",
+                (mailbox,),
+            )
+        assert row is not None
+        return QueueStats(int(row["depth"]), row["oldest"])
+
+
+def _message(row: Row, attachments: list[Row]) -> StoredMessage:
+    return StoredMessage(
+        id=row["id"],
+        mailbox=row["connection_id"],
+        status=row["status"],
+        payload=json.loads(row["payload"]),
+        attachments=tuple(
+            StoredAttachment(a["filename"], a["content_type"], bytes(a["content"]))
+            for a in attachments
+        ),
+        calls=row["calls"],
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"],
+        leased_until=row["leased_until"],
+        last_error_code=row["last_error_code"],
+        last_error=row["last_error"],
+        zoho_error_code=row["zoho_error_code"],
+        zoho_message_id=row["zoho_message_id"],
+        mail_id=row["mail_id"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        finished_at=row["finished_at"],
+    )

@@ -1,0 +1,32 @@
+"""Consent flows in progress (table ``oauth_states``)."""
+
+from __future__ import annotations
+
+from mailer.storage.database import Database
+from mailer.storage.records import OAuthState
+
+
+class OAuthStateTable:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def add(self, state_hash: str, browser_hash: str, expires_at: float, now: float) -> None:
+        with self._db.write() as tx:
+            tx.execute(
+                "INSERT INTO oauth_states (state_hash, browser_hash, expires_at) VALUES (?, ?, ?)",
+                (state_hash, browser_hash, expires_at),
+            )
+
+    def take(self, state_hash: str, browser_hash: str, now: float) -> OAuthState | None:
+        with self._db.write(serialize=f"oauth-state:{state_hash}") as tx:
+            row = tx.row(
+                "SELECT browser_hash, expires_at, used_at FROM oauth_states WHERE state_hash = ?",
+                (state_hash,),
+            )
+            if row is None:
+                return None
+            if row["browser_hash"] == browser_hash and row["used_at"] is None:
+                tx.execute(
+                    "UPDATE oauth_states SET used_at = ? WHERE state_hash = ?", (now, state_hash)
+                )
+            return OAuthState(row["browser_hash"], row["expires_at"], row["used_at"])
