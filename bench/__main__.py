@@ -14,6 +14,7 @@ import logging
 import os
 import platform
 import re
+import runpy
 import shutil
 import statistics
 import subprocess
@@ -34,6 +35,8 @@ from tests.fake_zoho import ACCOUNT_ID, PRIMARY, FakeZoho  # noqa: E402
 from tests.gunicorn_server import Gunicorn, env_for  # noqa: E402
 
 LUA = str(Path(__file__).with_name("post.lua"))
+BARE_PORT = 18765
+BARE_URL = f"http://127.0.0.1:{BARE_PORT}/api/email/send"
 BEARER = {"Authorization": f"Bearer {API_KEY}"}
 SEND = {"to": "paula@example.com", "subject": "Benchmark", "text": "hello from the benchmark"}
 ZOHO_SEND = {
@@ -177,6 +180,88 @@ def throughput_and_latency(work: Path, runs: int, seconds: int) -> dict[str, Any
     return medians
 
 
+def bare_view(work: Path) -> subprocess.Popen[bytes]:
+    """bench/bare_app.py under the production gunicorn settings, without the gateway's hooks."""
+    conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    bare_conf = work / "bare.conf.py"  # not the gateway's hooks, which this app has no use for
+    bare_conf.write_text("control_socket_disable = True\n")
+    args = [
+        f"--config={bare_conf}",
+        f"--worker-class={conf['worker_class']}",
+        f"--workers={conf['workers']}",
+        f"--threads={conf['threads']}",
+        f"--keep-alive={conf['keepalive']}",
+        f"--bind=127.0.0.1:{BARE_PORT}",
+    ]
+    log = (work / "bare.log").open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", *args, "bench.bare_app:app"],
+        cwd=ROOT,
+        stdout=log,
+        stderr=log,
+    )
+    for _ in range(200):
+        try:
+            requests.post(f"http://127.0.0.1:{BARE_PORT}/api/email/send", json=SEND, timeout=1)
+            return process
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    raise RuntimeError("the bare view did not start")
+
+
+def engines(work: Path, runs: int, seconds: int) -> dict[str, dict[str, float]]:
+    """Per engine: the durable accept rate (every message held by the pace, so 202 after a
+    commit) ÷ the bare view, and the added median latency of a send against an instant fake."""
+    from tests.postgres import PostgresServer
+
+    postgres = PostgresServer(work / "postgres")
+    fake = FakeZoho(expires_in=3600).start()
+    fake.token_limit = None
+    bare = bare_view(work)
+    figures: dict[str, dict[str, float]] = {}
+    try:
+        direct = f"{fake.url}/api/accounts/{ACCOUNT_ID}/messages"
+        auth = f"Zoho-oauthtoken {access_token(fake)}"
+        for engine in ("sqlite", "postgresql"):
+            db = {} if engine == "sqlite" else {"MAILER_DB": postgres.new_database()}
+            # The warm-up send takes the only permit of the hour: every later send is held.
+            held = gateway(fake, work, f"accept-{engine}", ZOHO_RATE_LIMITS="1/hour", **db)
+            db = {} if engine == "sqlite" else {"MAILER_DB": postgres.new_database()}
+            instant = gateway(fake, work, f"latency-{engine}", ZOHO_RATE_LIMITS="off", **db)
+            found: dict[str, list[float]] = {"ratio": [], "accept": [], "bare": [], "added": []}
+            for _ in range(runs):
+                base = wrk(BARE_URL, SEND, "", connections=16, seconds=seconds)
+                accept = wrk(
+                    f"{held.url}/api/email/send",
+                    SEND,
+                    BEARER["Authorization"],
+                    connections=16,
+                    seconds=seconds,
+                )
+                assert accept["errors"] == 0, accept
+                found["ratio"].append(accept["rps"] / base["rps"])
+                found["accept"].append(accept["rps"])
+                found["bare"].append(base["rps"])
+                straight = wrk(direct, ZOHO_SEND, auth, connections=1, seconds=seconds)
+                through = wrk(
+                    f"{instant.url}/api/email/send",
+                    SEND,
+                    BEARER["Authorization"],
+                    connections=1,
+                    seconds=seconds,
+                )
+                found["added"].append(through["p50"] - straight["p50"])
+            held.stop()
+            instant.stop()
+            figures[engine] = {k: statistics.median(v) for k, v in found.items()}
+    finally:
+        bare.terminate()
+        bare.wait()
+        fake.stop()
+        postgres.close()
+    return figures
+
+
 def calls_per_100(work: Path) -> dict[str, int]:
     fake = FakeZoho().start()
     try:
@@ -292,7 +377,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5, help="wrk runs per figure (medians)")
     parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
-    parser.add_argument("--only", choices=["load"], help="measure only throughput and latency")
+    parser.add_argument(
+        "--only", choices=["load", "engines"], help="measure only that group of figures"
+    )
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the fake's access log
     if shutil.which("wrk") is None:
@@ -303,6 +390,27 @@ def main() -> None:
         f"Python {platform.python_version()}",
         flush=True,
     )
+    state = engines(work, args.runs, args.seconds)
+    engine_rows = [
+        (
+            f"durable accept rate ÷ a bare Flask view, {engine}",
+            "16 connections, the pace holds every message (202 after the commit)",
+            "≥ 0.7" if engine == "sqlite" else "≥ 0.5",
+            f"{f['ratio']:.2f} ({f['accept']:.0f} vs {f['bare']:.0f} req/s)",
+        )
+        for engine, f in state.items()
+    ] + [
+        (
+            f"added median latency of a send, {engine}",
+            "1 connection, fake answers at once",
+            "≤ 2 ms" if engine == "sqlite" else "none",
+            f"{f['added']:.2f} ms",
+        )
+        for engine, f in state.items()
+    ]
+    if args.only == "engines":
+        print_table(engine_rows)
+        return
     load = throughput_and_latency(work, args.runs, args.seconds)
     if args.only == "load":
         print({k: v for k, v in load.items() if k != "rss_all"})
@@ -359,11 +467,15 @@ def main() -> None:
         f"\nmedians of {load['runs']} runs of {args.seconds} s each; "
         f"non-2xx answers under load: {load['errors']:.0f}\n"
     )
+    print_table(rows + engine_rows)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def print_table(rows: list[tuple[str, str, str, str]]) -> None:
     print("| figure | workload | goal | measured |")
     print("| --- | --- | --- | --- |")
     for row in rows:
         print("| " + " | ".join(row) + " |")
-    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -75,8 +75,7 @@ def _gateway(
         max_attempts=settings.max_attempts,
         retry_seconds=settings.retry_seconds,
         max_age_seconds=settings.max_age_hours * 3600,
-        # An attempt makes at most four Zoho calls (lookup, renewal, upload, send).
-        lease_seconds=4 * settings.zoho_timeout_seconds + 5,
+        lease_seconds=settings.delivery_lease_seconds,
     )
     outbox = Outbox(
         mailbox=settings.mailbox,
@@ -181,9 +180,7 @@ def _zoho_gateway(
 def prepare_state(app: Flask) -> None:
     """The start-up path, once per host: migrate the schema, apply ZOHO_REFRESH_TOKEN."""
     gateway: Gateway = app.extensions["mailer"]
-    applied = gateway.storage.migrate()
-    if applied:
-        log.info("state schema upgraded (%s)", ", ".join(applied))
+    gateway.storage.migrate()  # logs what it applied
     if gateway.settings.transport == "zoho":
         _seed_from_settings(gateway.settings, gateway.storage, gateway.clock)
     log.info(

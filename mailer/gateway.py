@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from mailer import retention
 from mailer.clock import Clock
 from mailer.consent import ConsentFlow
-from mailer.errors import GatewayError, NotConfigured
+from mailer.errors import GatewayError, NotConfigured, StateBusy, StateUnavailable
 from mailer.outbox import Outbox
 from mailer.send_requests import SendService
 from mailer.settings import Settings
@@ -31,6 +33,9 @@ class Gateway:
     outbox: Outbox
     tokens: TokenService | None = None
     consent: ConsentFlow | None = None
+    # Whether this process's timed work last found the state store unreachable.
+    _state_down: bool = field(default=False, repr=False)
+    _state_guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def open_without_keys(self) -> bool:
@@ -46,32 +51,47 @@ class Gateway:
 
     def startup(self) -> None:
         """A worker's first timed job: a valid token before the first request needs one."""
-        if self.tokens is None:
-            return
-        try:
-            self.tokens.startup(self.settings.mailbox)
-        except GatewayError as exc:
-            log.warning("startup: %s", exc.message)
+        if self.tokens is not None:
+            tokens = self.tokens
+            self._run("startup", lambda: tokens.startup(self.settings.mailbox))
 
     def deliver(self) -> None:
         """The delivery loop's heartbeat: send whatever is due, as pacing allows."""
-        try:
-            self.outbox.deliver_due()
-        except GatewayError as exc:  # the state store is down: the next beat tries again
-            log.warning("delivery: %s", exc.message)
+        self._run("delivery", self.outbox.deliver_due)
 
     def housekeeping(self) -> None:
         """Forget what the retention period no longer keeps."""
+        self._run("housekeeping", self._purge)
+
+    def tick(self) -> None:
+        """The scheduler's heartbeat; the token service decides whether anything is due."""
+        if self.tokens is not None:
+            tokens = self.tokens
+            self._run("scheduled renewal", lambda: tokens.tick(self.settings.mailbox))
+
+    def _purge(self) -> None:
         retention_seconds = self.settings.retention_days * 86400
         deleted = self.storage.purge(retention.cutoffs(self.clock.now(), retention_seconds))
         if deleted:
             log.info("purged %d messages older than the retention period", deleted)
 
-    def tick(self) -> None:
-        """The scheduler's heartbeat; the token service decides whether anything is due."""
-        if self.tokens is None:
-            return
+    def _run(self, job: str, work: Callable[[], object]) -> None:
+        """Run one timed job; an outage of the state store is logged once, not every second."""
         try:
-            self.tokens.tick(self.settings.mailbox)
+            work()
+        except (StateUnavailable, StateBusy) as exc:
+            if self._state_changed(down=True):
+                log.error("%s: %s; the timed work goes on once it answers", job, exc.message)
+            return
         except GatewayError as exc:
-            log.warning("scheduled renewal: %s", exc.message)
+            log.warning("%s: %s", job, exc.message)
+            return
+        if self._state_changed(down=False):
+            log.info("the state store answers again; the timed work goes on")
+
+    def _state_changed(self, *, down: bool) -> bool:
+        """Record whether the state store answered; True when that changed."""
+        with self._state_guard:
+            changed = self._state_down != down
+            self._state_down = down
+            return changed

@@ -21,3 +21,7 @@ def configure_logging(level: str = "INFO") -> None:
     # urllib3 logs every connection at DEBUG; its INFO and above are enough.
     logging.getLogger("urllib3").setLevel(max(logging.INFO, root.level))
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # During a database outage the pool warns at every reconnection attempt; the gateway says
+    # it once (gateway._run) and answers 503 state_unavailable meanwhile.
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+    logging.getLogger("yoyo").setLevel(logging.WARNING)

@@ -61,7 +61,17 @@ class Settings:
     retry_seconds: float = 30
     max_age_hours: float = 24
     retention_days: float = 7
+    # How long a delivery attempt holds a message before another worker may take it over;
+    # None: long enough for an attempt's four Zoho calls (see ``delivery_lease_seconds``).
+    lease_seconds: float | None = None
     mailbox: str = "default"
+
+    @property
+    def delivery_lease_seconds(self) -> float:
+        """An attempt makes at most four Zoho calls (look-up, renewal, upload, send)."""
+        if self.lease_seconds is not None:
+            return self.lease_seconds
+        return 4 * self.zoho_timeout_seconds + 5
 
     @property
     def db_engine(self) -> str:
@@ -234,6 +244,7 @@ def from_env(environ: Mapping[str, str]) -> Settings:
         retry_seconds=read.number("MAILER_RETRY_SECONDS", 30, minimum=0.1),
         max_age_hours=read.number("MAILER_MAX_AGE_HOURS", 24, minimum=0.01),
         retention_days=read.number("MAILER_RETENTION_DAYS", 7, minimum=0.01),
+        lease_seconds=read.number("MAILER_LEASE_SECONDS", 0, minimum=1) or None,
     )
     if settings.zoho_account_id is not None and not settings.zoho_account_id.isdigit():
         read.problems.append("ZOHO_ACCOUNT_ID: must be Zoho's numeric account id")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mailer.clock import utc_iso
-from mailer.errors import GatewayError
+from mailer.errors import GatewayError, NotReady
 from mailer.outbox import Accepted, OutboxStats
 from mailer.send_requests import Answer
 from mailer.storage.records import StoredMessage
@@ -100,3 +100,8 @@ def status(readiness: Readiness, stats: OutboxStats | None) -> dict[str, Any]:
             paused_until=utc_iso(stats.paused_until),
         )
     return body
+
+
+def state_trouble(error: NotReady, **flags: bool) -> dict[str, Any]:
+    """Status or health while the state store does not answer: the flag, and why."""
+    return {**flags, "reason": error.message, **error_body(error)}

@@ -110,12 +110,22 @@ SCHEMAS: dict[str, Any] = {
             "finished_at": {"type": ["string", "null"], "format": "date-time"},
         },
     },
+    "Health": {
+        "type": "object",
+        "required": ["ok"],
+        "properties": {
+            "ok": {"type": "boolean"},
+            "reason": {"type": "string"},
+            "error": _ref("ErrorDetail"),
+        },
+    },
     "Status": {
         "type": "object",
         "required": ["ready", "reason"],
         "properties": {
             "ready": {"type": "boolean"},
             "reason": {"type": "string"},
+            "error": _ref("ErrorDetail"),
             "transport": {"type": "string", "enum": ["zoho", "outbox"]},
             "dry_run": {"type": "boolean"},
             "mailbox": {"type": ["string", "null"]},
@@ -140,19 +150,20 @@ SCHEMAS: dict[str, Any] = {
         "required": ["error"],
         "properties": {
             "id": {"type": "string", "description": "The message, when one was accepted."},
-            "error": {
-                "type": "object",
-                "required": ["code", "message"],
-                "properties": {
-                    "code": {"type": "string", "pattern": "^[a-z0-9_]+$"},
-                    "message": {"type": "string"},
-                    "field": {"type": "string"},
-                    "request_id": {"type": "string"},
-                    "zoho_error_code": {"type": ["string", "null"]},
-                    "zoho_status": {"type": "integer"},
-                    "caller_can_fix": {"type": "boolean"},
-                },
-            },
+            "error": _ref("ErrorDetail"),
+        },
+    },
+    "ErrorDetail": {
+        "type": "object",
+        "required": ["code", "message"],
+        "properties": {
+            "code": {"type": "string", "pattern": "^[a-z0-9_]+$"},
+            "message": {"type": "string"},
+            "field": {"type": "string"},
+            "request_id": {"type": "string"},
+            "zoho_error_code": {"type": ["string", "null"]},
+            "zoho_status": {"type": "integer"},
+            "caller_can_fix": {"type": "boolean"},
         },
     },
 }
@@ -257,6 +268,23 @@ def document() -> dict[str, Any]:
                         "503": {
                             "description": "Not ready; `reason` says what to do.",
                             "content": {"application/json": {"schema": _ref("Status")}},
+                        },
+                    },
+                }
+            },
+            "/api/email/health": {
+                "get": {
+                    "summary": "Liveness: the process serves and the state store answers",
+                    "description": "Unlike status, a gateway with no mailbox connected is healthy.",
+                    "parameters": [_REQUEST_ID],
+                    "responses": {
+                        "200": {
+                            "description": "Alive.",
+                            "content": {"application/json": {"schema": _ref("Health")}},
+                        },
+                        "503": {
+                            "description": "The state store does not answer.",
+                            "content": {"application/json": {"schema": _ref("Health")}},
                         },
                     },
                 }

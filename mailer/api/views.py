@@ -7,7 +7,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from mailer.api import answers, openapi, pages
 from mailer.api.requests import gateway, has_api_key, read_json, require_admin, require_api_key
-from mailer.errors import NotFound
+from mailer.errors import NotFound, StateBusy, StateUnavailable
 
 bp = Blueprint("email", __name__, url_prefix="/api/email")
 
@@ -74,6 +74,20 @@ def message(message_id: str) -> Response:
 
 @bp.get("/status")
 def status() -> tuple[Response, int]:
-    readiness = gateway().transport.readiness()
-    stats = gateway().outbox.stats() if has_api_key() else None
+    """Readiness: 200 when a send would be attempted now."""
+    try:
+        readiness = gateway().transport.readiness()
+        stats = gateway().outbox.stats() if has_api_key() else None
+    except (StateUnavailable, StateBusy) as exc:
+        return jsonify(answers.state_trouble(exc, ready=False)), 503
     return jsonify(answers.status(readiness, stats)), 200 if readiness.ready else 503
+
+
+@bp.get("/health")
+def health() -> tuple[Response, int]:
+    """Liveness: the process serves and the state store answers (connected or not)."""
+    try:
+        gateway().storage.ping()
+    except (StateUnavailable, StateBusy) as exc:
+        return jsonify(answers.state_trouble(exc, ok=False)), 503
+    return jsonify({"ok": True}), 200

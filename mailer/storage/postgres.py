@@ -123,13 +123,28 @@ class PostgresDatabase:
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+        pool = self.pool()
         try:
-            with self.pool().connection() as connection:
+            with pool.connection() as connection:
                 yield connection
-        except (psycopg.OperationalError, PoolTimeout) as exc:
+        except PoolTimeout as exc:
+            self._restart_if_empty(pool)
+            raise _unavailable(exc) from exc
+        except psycopg.OperationalError as exc:
             if isinstance(exc, psycopg.errors.LockNotAvailable):
                 raise
             raise _unavailable(exc) from exc
+
+    def _restart_if_empty(self, pool: ConnectionPool[Any]) -> None:
+        """A pool with no connection at all is failing to reach the database, and backs off
+        longer after each failure; a new one tries at once, so recovery does not wait for
+        the length of the outage. (A pool that is merely busy is left alone.)"""
+        if pool.get_stats().get("pool_size", 0) > 0:
+            return
+        with self._guard:
+            if self._pool is pool:
+                self._pool = None
+        pool.close(timeout=0)
 
     @contextmanager
     def read(self) -> Iterator[PostgresTx]:
