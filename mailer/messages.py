@@ -115,7 +115,8 @@ def parse_addresses(field: str, value: object) -> tuple[Address, ...]:
             raise _fail(field, "invalid_address", f"{field} holds an empty address")
         if _BARE.match(item):
             # One bare addr@domain needs no header parser; email-validator checks it all.
-            addresses.append(_address(field, "", _addr_spec(field, item.strip())))
+            local, _, domain = _addr_spec(field, item.strip()).rpartition("@")
+            addresses.append(Address(username=local, domain=domain))  # nothing to re-parse
             continue
         try:
             header = default_policy.header_factory("to", item)

@@ -153,10 +153,7 @@ class Outbox:
         calls = self._transport.calls_for(message)
         # Only a look here: the permit itself is taken right before the attempt, so that the
         # store's write is not inside the time between permit and call.
-        inline = (
-            not self._paused(now)
-            and self._ledger.wait(self._mailbox, calls, self._windows, now=now) == 0.0
-        )
+        inline = self._ledger.wait(self._mailbox, calls, self._windows, now=now) == 0.0
         stored = self._messages.add(
             message_id,
             self._mailbox,

@@ -36,3 +36,7 @@ class Database(Protocol):
 
     def write(self, *, serialize: str | None = None) -> AbstractContextManager[Tx]:
         """One transaction; with ``serialize``, writers naming the same key take turns."""
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """One statement, atomic and committed on its own (no BEGIN and COMMIT around it:
+        one round trip on PostgreSQL); returns the number of rows it changed."""

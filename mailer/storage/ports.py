@@ -148,7 +148,7 @@ class CallLedger(Protocol):
         """
 
     def wait(self, mailbox: str, calls: int, windows: tuple[Window, ...], *, now: float) -> float:
-        """How long ``calls`` calls would wait now; records nothing."""
+        """How long ``calls`` calls would wait now, a throttle pause included; records nothing."""
 
     def pause(self, mailbox: str) -> MailPause | None: ...
 

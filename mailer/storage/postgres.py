@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -55,21 +55,39 @@ def _unavailable(exc: Exception) -> StateUnavailable:
 
 
 class PostgresTx:
-    def __init__(self, connection: psycopg.Connection[Any]) -> None:
-        self._connection = connection
+    """Statements on one pooled connection. A connection that turns out dead on its first
+    statement (a database restart, a failover, an idle timeout) is swapped for another and
+    the statement run once more: nothing was done on it yet, so nothing is done twice."""
+
+    def __init__(self, checkout: Callable[[], psycopg.Connection[Any]]) -> None:
+        self._checkout = checkout
+        self._connection = checkout()
+        self._first = True
+
+    def _run(self, sql: str, params: Sequence[Any]) -> psycopg.Cursor[Any]:
+        try:
+            return self._connection.execute(_placeholders(sql), params)
+        except psycopg.OperationalError:
+            if not (self._first and self._connection.broken):
+                raise
+            self._connection = self._checkout()  # the dead one goes back and is discarded
+            return self._connection.execute(_placeholders(sql), params)
+        finally:
+            self._first = False
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return self._connection.execute(_placeholders(sql), params).rowcount
+        return self._run(sql, params).rowcount
 
     def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
+        self._first = False
         with self._connection.cursor() as cursor:
             cursor.executemany(_placeholders(sql), params)
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return list(self._connection.execute(_placeholders(sql), params).fetchall())
+        return list(self._run(sql, params).fetchall())
 
     def row(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        found: Row | None = self._connection.execute(_placeholders(sql), params).fetchone()
+        found: Row | None = self._run(sql, params).fetchone()
         return found
 
 
@@ -106,9 +124,6 @@ class PostgresDatabase:
                     max_size=self.pool_size,
                     open=False,
                     timeout=self.timeout_seconds,
-                    # A connection that died (a database restart) is found and replaced
-                    # before it is handed out, so no request meets it.
-                    check=ConnectionPool.check_connection,
                     configure=_configure,
                     kwargs={
                         "autocommit": True,
@@ -122,18 +137,25 @@ class PostgresDatabase:
             return self._pool
 
     @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+    def _checkouts(self) -> Iterator[Callable[[], psycopg.Connection[dict[str, Any]]]]:
+        """Checkouts from the pool; each new one returns the one before. Errors of the pool or
+        of the database become StateUnavailable."""
         pool = self.pool()
-        try:
-            with pool.connection() as connection:
-                yield connection
-        except PoolTimeout as exc:
-            self._restart_if_empty(pool)
-            raise _unavailable(exc) from exc
-        except psycopg.OperationalError as exc:
-            if isinstance(exc, psycopg.errors.LockNotAvailable):
-                raise
-            raise _unavailable(exc) from exc
+        with ExitStack() as held:
+
+            def checkout() -> psycopg.Connection[dict[str, Any]]:
+                held.close()  # the previous connection, if any, back to the pool
+                return held.enter_context(pool.connection())
+
+            try:
+                yield checkout
+            except PoolTimeout as exc:
+                self._restart_if_empty(pool)
+                raise _unavailable(exc) from exc
+            except psycopg.OperationalError as exc:
+                if isinstance(exc, psycopg.errors.LockNotAvailable):
+                    raise
+                raise _unavailable(exc) from exc
 
     def _restart_if_empty(self, pool: ConnectionPool[Any]) -> None:
         """A pool with no connection at all is failing to reach the database, and backs off
@@ -148,17 +170,27 @@ class PostgresDatabase:
 
     @contextmanager
     def read(self) -> Iterator[PostgresTx]:
-        with self.connection() as connection:
-            yield PostgresTx(connection)
+        with self._checkouts() as checkout:
+            yield PostgresTx(checkout)
 
     @contextmanager
     def write(self, *, serialize: str | None = None) -> Iterator[PostgresTx]:
-        with self.connection() as connection, connection.transaction():
-            if serialize is not None:
-                connection.execute(
-                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (serialize,)
-                )
-            yield PostgresTx(connection)
+        with self._checkouts() as checkout:
+            tx = PostgresTx(checkout)
+            tx.execute("BEGIN")
+            try:
+                if serialize is not None:
+                    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (serialize,))
+                yield tx
+            except BaseException:
+                with suppress(psycopg.Error):
+                    tx.execute("ROLLBACK")
+                raise
+            tx.execute("COMMIT")
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        with self._checkouts() as checkout:
+            return PostgresTx(checkout).execute(sql, params)
 
     def close(self) -> None:
         with self._guard:
@@ -184,14 +216,10 @@ class AdvisoryLocks:
     @contextmanager
     def _hold(self, name: str) -> Iterator[None]:
         timeout_ms = int(self._threads.timeout_seconds * 1000)
-        with (
-            self._threads.hold(name),
-            self._db.connection() as connection,
-            connection.transaction(),
-        ):
-            connection.execute(f"SET LOCAL lock_timeout = {timeout_ms}")
+        with self._threads.hold(name), self._db.write() as tx:
+            tx.execute(f"SET LOCAL lock_timeout = {timeout_ms}")
             try:
-                connection.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 1))", (name,))
+                tx.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 1))", (name,))
             except psycopg.errors.LockNotAvailable as exc:
                 raise LockTimeout(f"another host has held {name} for too long; try again") from exc
             yield

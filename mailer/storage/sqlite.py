@@ -54,6 +54,9 @@ class SqliteDatabase:
         self.path = path
         self._busy_timeout_seconds = busy_timeout_seconds
         self._local = threading.local()
+        # Writers of one process queue here rather than in SQLite's busy handler, which polls
+        # with sleeps of up to 100 ms: a thread waiting on this lock wakes the moment it frees.
+        self._writer = threading.Lock()
 
     def create_file(self) -> None:
         """Create the file ourselves, so that it is 0600 from its first byte (SQLite gives the
@@ -87,27 +90,49 @@ class SqliteDatabase:
     def write(self, *, serialize: str | None = None) -> Iterator[SqliteTx]:
         """A write transaction that takes SQLite's write lock up front: writers take turns."""
         db = self.connection()
+        if not self._writer.acquire(timeout=self._busy_timeout_seconds):
+            raise _busy()
         try:
-            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                raise _busy() from exc
+            try:
+                yield SqliteTx(db)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        finally:
+            self._writer.release()
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        db = self.connection()
+        if not self._writer.acquire(timeout=self._busy_timeout_seconds):
+            raise _busy()
+        try:
+            return db.execute(sql, params).rowcount
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
-            raise StateBusy(
-                "the gateway's state file is busy (locked by another process); try again",
-                retry_after_seconds=1,
-            ) from exc
-        try:
-            yield SqliteTx(db)
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+            raise _busy() from exc
+        finally:
+            self._writer.release()
 
     def close(self) -> None:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is not None and self._local.pid == os.getpid():
             db.close()
         self._local.db = None
+
+
+def _busy() -> StateBusy:
+    return StateBusy(
+        "the gateway's state file is busy (locked by another process); try again",
+        retry_after_seconds=1,
+    )
 
 
 class SqliteStorage(Tables):

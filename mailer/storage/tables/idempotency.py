@@ -43,12 +43,10 @@ class IdempotencyTable:
             return None
 
     def complete(self, key: str, status: int, answer: dict[str, Any]) -> None:
-        with self._db.write() as tx:
-            tx.execute(
-                "UPDATE idempotency SET status = ?, answer = ? WHERE key = ?",
-                (status, json.dumps(answer), key),
-            )
+        self._db.run(
+            "UPDATE idempotency SET status = ?, answer = ? WHERE key = ?",
+            (status, json.dumps(answer), key),
+        )
 
     def release(self, key: str) -> None:
-        with self._db.write() as tx:
-            tx.execute("DELETE FROM idempotency WHERE key = ? AND status IS NULL", (key,))
+        self._db.run("DELETE FROM idempotency WHERE key = ? AND status IS NULL", (key,))

@@ -31,34 +31,37 @@ class LedgerTable:
             return 0.0
 
     def wait(self, mailbox: str, calls: int, windows: tuple[Window, ...], *, now: float) -> float:
-        if not windows or calls <= 0:
-            return 0.0
+        # One statement for the pause and the recent calls: on the hot path of every send.
+        since = now - pacing.longest(windows) if windows and calls > 0 else now + 1
         with self._db.read() as tx:
-            recent = _recent(tx, mailbox, windows, now)
-        return pacing.wait_seconds(recent, calls, windows, now)
+            rows = tx.rows(
+                "SELECT p.paused_until, c.at FROM (SELECT 1 AS one) AS o"
+                " LEFT JOIN mail_pauses p ON p.connection_id = ?"
+                " LEFT JOIN mail_calls c ON c.connection_id = ? AND c.at > ? ORDER BY c.at",
+                (mailbox, mailbox, since),
+            )
+        paused_until = rows[0]["paused_until"]
+        paused = 0.0 if paused_until is None else max(0.0, paused_until - now)
+        recent = [row["at"] for row in rows if row["at"] is not None]
+        paced = pacing.wait_seconds(recent, calls, windows, now) if windows and calls > 0 else 0.0
+        return max(paused, paced)
 
     def pause(self, mailbox: str) -> MailPause | None:
         with self._db.read() as tx:
-            row = tx.row(
-                "SELECT paused_until, throttles FROM mail_pauses WHERE connection_id = ?",
-                (mailbox,),
-            )
-        return None if row is None else MailPause(row["paused_until"], row["throttles"])
+            return _pause(tx, mailbox)
 
     def set_pause(self, mailbox: str, *, paused_until: float, throttles: int) -> None:
-        with self._db.write() as tx:
-            tx.execute(
-                "INSERT INTO mail_pauses (connection_id, paused_until, throttles) VALUES (?, ?, ?)"
-                " ON CONFLICT (connection_id) DO UPDATE"
-                " SET paused_until = excluded.paused_until, throttles = excluded.throttles",
-                (mailbox, paused_until, throttles),
-            )
+        self._db.run(
+            "INSERT INTO mail_pauses (connection_id, paused_until, throttles) VALUES (?, ?, ?)"
+            " ON CONFLICT (connection_id) DO UPDATE"
+            " SET paused_until = excluded.paused_until, throttles = excluded.throttles",
+            (mailbox, paused_until, throttles),
+        )
 
     def clear_pause(self, mailbox: str) -> None:
         if self.pause(mailbox) is None:
             return  # the common case, answered without a write transaction
-        with self._db.write() as tx:
-            tx.execute("DELETE FROM mail_pauses WHERE connection_id = ?", (mailbox,))
+        self._db.run("DELETE FROM mail_pauses WHERE connection_id = ?", (mailbox,))
 
 
 def _recent(tx: Tx, mailbox: str, windows: tuple[Window, ...], now: float) -> list[float]:
@@ -67,3 +70,10 @@ def _recent(tx: Tx, mailbox: str, windows: tuple[Window, ...], now: float) -> li
         (mailbox, now - pacing.longest(windows)),
     )
     return [row["at"] for row in rows]
+
+
+def _pause(tx: Tx, mailbox: str) -> MailPause | None:
+    row = tx.row(
+        "SELECT paused_until, throttles FROM mail_pauses WHERE connection_id = ?", (mailbox,)
+    )
+    return None if row is None else MailPause(row["paused_until"], row["throttles"])

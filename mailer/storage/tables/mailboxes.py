@@ -84,14 +84,13 @@ class MailboxTable:
             )
 
     def record_renewal(self, name: str, grant: Grant, *, now: float) -> None:
-        with self._db.write() as tx:
-            tx.execute(
-                "UPDATE connections SET access_token = ?, access_expires_at = ?,"
-                " next_renewal_at = ?, renewal_failures = 0, last_renewal_at = ?,"
-                " last_renewal_outcome = 'renewed', needs_reauth = 0, updated_at = ?"
-                " WHERE id = ?",
-                (grant.access_token, grant.expires_at, grant.next_renewal_at, now, now, name),
-            )
+        self._db.run(
+            "UPDATE connections SET access_token = ?, access_expires_at = ?,"
+            " next_renewal_at = ?, renewal_failures = 0, last_renewal_at = ?,"
+            " last_renewal_outcome = 'renewed', needs_reauth = 0, updated_at = ?"
+            " WHERE id = ?",
+            (grant.access_token, grant.expires_at, grant.next_renewal_at, now, now, name),
+        )
 
     def record_renewal_failure(
         self,
@@ -105,34 +104,30 @@ class MailboxTable:
     ) -> None:
         # A refused refresh token takes its access token with it; other failures keep it.
         forget = ", access_token = NULL, access_expires_at = NULL" if needs_reauth else ""
-        with self._db.write() as tx:
-            tx.execute(
-                "UPDATE connections SET next_renewal_at = ?, renewal_failures = ?,"
-                " last_renewal_at = ?, last_renewal_outcome = ?, needs_reauth = ?,"
-                f" updated_at = ?{forget} WHERE id = ?",
-                (next_renewal_at, failures, now, outcome, int(needs_reauth), now, name),
-            )
+        self._db.run(
+            "UPDATE connections SET next_renewal_at = ?, renewal_failures = ?,"
+            " last_renewal_at = ?, last_renewal_outcome = ?, needs_reauth = ?,"
+            f" updated_at = ?{forget} WHERE id = ?",
+            (next_renewal_at, failures, now, outcome, int(needs_reauth), now, name),
+        )
 
     def discard_access_token(self, name: str, access_token: str) -> None:
-        with self._db.write() as tx:
-            tx.execute(
-                "UPDATE connections SET access_token = NULL, access_expires_at = NULL"
-                " WHERE id = ? AND access_token = ?",
-                (name, access_token),
-            )
+        self._db.run(
+            "UPDATE connections SET access_token = NULL, access_expires_at = NULL"
+            " WHERE id = ? AND access_token = ?",
+            (name, access_token),
+        )
 
     def save_account(self, name: str, account: Account) -> None:
-        with self._db.write() as tx:
-            tx.execute(
-                "UPDATE connections SET account_id = ?, primary_address = ?, send_as = ?"
-                " WHERE id = ?",
-                (
-                    account.account_id,
-                    account.primary_address,
-                    json.dumps(list(account.send_as)),
-                    name,
-                ),
-            )
+        self._db.run(
+            "UPDATE connections SET account_id = ?, primary_address = ?, send_as = ? WHERE id = ?",
+            (
+                account.account_id,
+                account.primary_address,
+                json.dumps(list(account.send_as)),
+                name,
+            ),
+        )
 
 
 def _mailbox(row: Row) -> Mailbox:

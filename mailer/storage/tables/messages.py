@@ -9,6 +9,10 @@ from mailer.storage.database import Database, Row
 from mailer.storage.ports import QueueStats
 from mailer.storage.records import Outcome, StoredAttachment, StoredMessage
 
+_INSERT = (
+    "INSERT INTO messages (id, connection_id, status, payload, calls, next_attempt_at,"
+    " lease_owner, leased_until, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 _DUE = (
     "connection_id = ? AND ((status = 'queued' AND next_attempt_at <= ?)"
     " OR (status = 'sending' AND leased_until <= ?))"
@@ -32,24 +36,23 @@ class MessageTable:
         leased_until: float | None = None,
     ) -> StoredMessage:
         status = "queued" if lease_owner is None else "sending"
-        with self._db.write() as tx:
-            tx.execute(
-                "INSERT INTO messages (id, connection_id, status, payload, calls, next_attempt_at,"
-                " lease_owner, leased_until, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    *(message_id, mailbox, status, json.dumps(payload), calls, now),
-                    *(lease_owner, leased_until, now, now),
-                ),
-            )
-            tx.executemany(
-                "INSERT INTO message_attachments (message_id, position, filename, content_type,"
-                " content) VALUES (?, ?, ?, ?, ?)",
-                [
-                    (message_id, i, a.filename, a.content_type, a.content)
-                    for i, a in enumerate(attachments)
-                ],
-            )
+        row = (
+            *(message_id, mailbox, status, json.dumps(payload), calls, now),
+            *(lease_owner, leased_until, now, now),
+        )
+        if not attachments:
+            self._db.run(_INSERT, row)  # one statement: no transaction around it
+        else:
+            with self._db.write() as tx:
+                tx.execute(_INSERT, row)
+                tx.executemany(
+                    "INSERT INTO message_attachments (message_id, position, filename,"
+                    " content_type, content) VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (message_id, i, a.filename, a.content_type, a.content)
+                        for i, a in enumerate(attachments)
+                    ],
+                )
         return StoredMessage(
             id=message_id,
             mailbox=mailbox,
@@ -105,27 +108,26 @@ class MessageTable:
         return _message(row, attachments)
 
     def finish(self, message_id: str, owner: str, outcome: Outcome, *, now: float) -> bool:
-        with self._db.write() as tx:
-            changed = tx.execute(
-                "UPDATE messages SET status = ?, attempts = ?, zoho_message_id = ?, mail_id = ?,"
-                " last_error_code = COALESCE(?, last_error_code),"
-                " last_error = COALESCE(?, last_error), zoho_error_code = ?,"
-                " lease_owner = NULL, leased_until = NULL, updated_at = ?, finished_at = ?"
-                " WHERE id = ? AND lease_owner = ? AND status = 'sending'",
-                (
-                    outcome.status,
-                    outcome.attempts,
-                    outcome.zoho_message_id,
-                    outcome.mail_id,
-                    outcome.error_code,
-                    outcome.error,
-                    outcome.zoho_error_code,
-                    now,
-                    now,
-                    message_id,
-                    owner,
-                ),
-            )
+        changed = self._db.run(
+            "UPDATE messages SET status = ?, attempts = ?, zoho_message_id = ?, mail_id = ?,"
+            " last_error_code = COALESCE(?, last_error_code),"
+            " last_error = COALESCE(?, last_error), zoho_error_code = ?,"
+            " lease_owner = NULL, leased_until = NULL, updated_at = ?, finished_at = ?"
+            " WHERE id = ? AND lease_owner = ? AND status = 'sending'",
+            (
+                outcome.status,
+                outcome.attempts,
+                outcome.zoho_message_id,
+                outcome.mail_id,
+                outcome.error_code,
+                outcome.error,
+                outcome.zoho_error_code,
+                now,
+                now,
+                message_id,
+                owner,
+            ),
+        )
         return changed == 1
 
     def retry(
@@ -139,14 +141,13 @@ class MessageTable:
         error_code: str | None = None,
         error: str | None = None,
     ) -> bool:
-        with self._db.write() as tx:
-            changed = tx.execute(
-                "UPDATE messages SET status = 'queued', attempts = ?, next_attempt_at = ?,"
-                " last_error_code = COALESCE(?, last_error_code),"
-                " last_error = COALESCE(?, last_error), lease_owner = NULL, leased_until = NULL,"
-                " updated_at = ? WHERE id = ? AND lease_owner = ? AND status = 'sending'",
-                (attempts, next_attempt_at, error_code, error, now, message_id, owner),
-            )
+        changed = self._db.run(
+            "UPDATE messages SET status = 'queued', attempts = ?, next_attempt_at = ?,"
+            " last_error_code = COALESCE(?, last_error_code),"
+            " last_error = COALESCE(?, last_error), lease_owner = NULL, leased_until = NULL,"
+            " updated_at = ? WHERE id = ? AND lease_owner = ? AND status = 'sending'",
+            (attempts, next_attempt_at, error_code, error, now, message_id, owner),
+        )
         return changed == 1
 
     def stats(self, mailbox: str) -> QueueStats:

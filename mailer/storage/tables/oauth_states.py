@@ -11,11 +11,10 @@ class OAuthStateTable:
         self._db = db
 
     def add(self, state_hash: str, browser_hash: str, expires_at: float, now: float) -> None:
-        with self._db.write() as tx:
-            tx.execute(
-                "INSERT INTO oauth_states (state_hash, browser_hash, expires_at) VALUES (?, ?, ?)",
-                (state_hash, browser_hash, expires_at),
-            )
+        self._db.run(
+            "INSERT INTO oauth_states (state_hash, browser_hash, expires_at) VALUES (?, ?, ?)",
+            (state_hash, browser_hash, expires_at),
+        )
 
     def take(self, state_hash: str, browser_hash: str, now: float) -> OAuthState | None:
         with self._db.write(serialize=f"oauth-state:{state_hash}") as tx:
