@@ -27,8 +27,8 @@ from mailer.storage.ports import Storage
 from mailer.tokens import RenewalPolicy, TokenService
 from mailer.transports import Transport
 from mailer.transports.dry_run import DryRunTransport
-from mailer.transports.zoho import ZohoTransport
-from mailer.zoho.accounts import ZohoAccounts
+from mailer.transports.zoho import ZohoTransport, mail_api_source
+from mailer.zoho.accounts import ZohoAccounts, mail_host_for, normalise_server
 from mailer.zoho.http import ZohoSession
 from mailer.zoho.mail import ZohoMail
 
@@ -160,9 +160,11 @@ def _zoho_gateway(
         clock=clock,
         account_id=settings.zoho_account_id,
         default_sender=settings.zoho_from_address,
+        api_domain=settings.zoho_api_domain,
     )
     consent = ConsentFlow(
         mailbox=settings.mailbox,
+        redirect_uri=settings.zoho_redirect_uri,
         accounts_url=settings.zoho_accounts_url,
         api_domain=settings.zoho_api_domain,
         account_id=settings.zoho_account_id,
@@ -182,12 +184,38 @@ def prepare_state(app: Flask) -> None:
     gateway: Gateway = app.extensions["mailer"]
     gateway.storage.migrate()  # logs what it applied
     if gateway.settings.transport == "zoho":
+        _warn_about_data_centre(gateway.settings)
         _seed_from_settings(gateway.settings, gateway.storage, gateway.clock)
+        _say_which_mail_host(gateway.settings, gateway.storage)
     log.info(
         "gateway started: transport=%s, state in %s",
         gateway.settings.transport,
         gateway.storage.describe(),
     )
+
+
+def _warn_about_data_centre(settings: Settings) -> None:
+    """ZOHO_API_DOMAIN of another data centre than ZOHO_ACCOUNTS_URL fails at the first send."""
+    expected = mail_host_for(settings.zoho_accounts_url)
+    if expected is not None and normalise_server(settings.zoho_api_domain) != expected:
+        log.warning(
+            "ZOHO_API_DOMAIN is %s, but the accounts server in ZOHO_ACCOUNTS_URL (%s) serves "
+            "Zoho Mail at %s: check both name the same data centre",
+            settings.zoho_api_domain,
+            settings.zoho_accounts_url,
+            expected,
+        )
+
+
+def _say_which_mail_host(settings: Settings, storage: Storage) -> None:
+    """A connection made in the browser keeps its data centre over a changed ZOHO_API_DOMAIN."""
+    stored = storage.mailboxes.get(settings.mailbox)
+    if stored is not None and stored.mail_api_url != settings.zoho_api_domain:
+        log.warning(
+            "Zoho Mail host in force: %s, from %s",
+            stored.mail_api_url,
+            mail_api_source(stored.mail_api_url, settings.zoho_api_domain),
+        )
 
 
 def _seed_from_settings(settings: Settings, storage: Storage, clock: Clock) -> None:

@@ -7,6 +7,7 @@ import logging
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from mailer.clock import Clock
 from mailer.errors import AccountNotFound, Forbidden, GatewayError, InvalidRequest, UpstreamError
@@ -43,6 +44,13 @@ class ConsentStart:
 
 
 @dataclass(frozen=True)
+class AlreadyConnected:
+    """A finished flow's success page, reloaded: the mailbox, never the token again."""
+
+    address: str
+
+
+@dataclass(frozen=True)
 class Connected:
     """The outcome of a finished consent flow, for the page that shows it once."""
 
@@ -60,6 +68,7 @@ class ConsentFlow:
         self,
         *,
         mailbox: str,
+        redirect_uri: str,
         accounts_url: str,
         api_domain: str,
         account_id: str | None,
@@ -72,6 +81,7 @@ class ConsentFlow:
         policy: RenewalPolicy,
     ) -> None:
         self._mailbox = mailbox
+        self._redirect = urlsplit(redirect_uri)
         self._accounts_url = accounts_url
         self._api_domain = api_domain
         self._account_id = account_id
@@ -94,9 +104,17 @@ class ConsentFlow:
         )
         return ConsentStart(self._accounts.authorize_url(self._accounts_url, state), nonce)
 
-    def finish(self, params: Mapping[str, str], browser_nonce: str | None) -> Connected:
-        """Check the state, exchange the code at a trusted accounts server, store the connection."""
-        self._take_state(params.get("state"), browser_nonce)
+    def finish(
+        self, params: Mapping[str, str], browser_nonce: str | None, *, host: str
+    ) -> Connected | AlreadyConnected:
+        """Check the state, exchange the code at a trusted accounts server, store the connection.
+
+        ``host`` is where the browser came back to, to explain a missing cookie.
+        """
+        state = params.get("state")
+        already = self._take_state(state, browser_nonce, host)
+        if already is not None:
+            return already
         if params.get("error"):
             raise InvalidRequest(
                 f"Zoho did not grant access ({params['error'][:100]}); {START_AGAIN}",
@@ -117,8 +135,10 @@ class ConsentFlow:
                 code="code_rejected",
             ) from exc
         except TokenEndpointError as exc:
+            log.warning("the code exchange at %s failed: %s", accounts_url, exc.reason)
             raise UpstreamError(
-                f"Zoho's token endpoint failed ({exc.reason}); {START_AGAIN}"
+                f"Zoho's token endpoint at {accounts_url} failed ({exc.reason}); check that "
+                f"ZOHO_ACCOUNTS_URL names your data centre, then {START_AGAIN}"
             ) from exc
         if grant.refresh_token is None:
             raise UpstreamError(
@@ -128,8 +148,11 @@ class ConsentFlow:
         try:
             accounts = self._mail.accounts(mail_api_url, grant.access_token)
         except MailError as exc:
+            log.warning("could not read the mailbox from %s: %s", mail_api_url, exc.reason)
             raise UpstreamError(
-                f"could not read the mailbox from Zoho Mail ({exc.reason})"
+                f"could not read the mailbox from Zoho Mail at {mail_api_url} ({exc.reason}); "
+                f"check that ZOHO_API_DOMAIN is the Mail host of the data centre of "
+                f"{accounts_url}, then {START_AGAIN}"
             ) from exc
         account = choose_account(
             accounts, account_id=self._account_id, from_address=self._from_address
@@ -160,6 +183,8 @@ class ConsentFlow:
             accounts_url,
             fingerprint(grant.refresh_token),
         )
+        assert state is not None
+        self._oauth_states.mark_connected(_digest(state), account.primary_address)
         return Connected(
             account=account,
             refresh_token=grant.refresh_token,
@@ -168,7 +193,11 @@ class ConsentFlow:
             env_lines=self._env_lines(grant.refresh_token, accounts_url, mail_api_url, account),
         )
 
-    def _take_state(self, state: str | None, browser_nonce: str | None) -> None:
+    def _take_state(
+        self, state: str | None, browser_nonce: str | None, host: str
+    ) -> AlreadyConnected | None:
+        """Take the state for this flow; when it was used and connected already (the success
+        page reloaded), say which mailbox instead."""
         if not state:
             raise InvalidRequest(f"the callback has no state; {START_AGAIN}", code="missing_state")
         record = self._oauth_states.take(
@@ -180,10 +209,26 @@ class ConsentFlow:
                 code="invalid_state",
             )
         if record.used_at is not None:
+            if record.connected_address is not None:
+                return AlreadyConnected(record.connected_address)
             raise InvalidRequest(
                 f"this state was already used; {START_AGAIN}", code="state_replayed"
             )
-        if browser_nonce is None or record.browser_hash != _digest(browser_nonce):
+        if browser_nonce is None:
+            origin = f"{self._redirect.scheme}://{self._redirect.netloc}"
+            log.warning(
+                "a consent callback at %s came without the flow's cookie; flows must start at "
+                "%s/api/email/auth, the host of ZOHO_REDIRECT_URI",
+                host,
+                origin,
+            )
+            raise Forbidden(
+                f"this browser brought no cookie of the consent flow to {host}. The flow must "
+                f"start and finish on the host of ZOHO_REDIRECT_URI ({self._redirect.netloc}) "
+                f"in one browser: open {origin}/api/email/auth",
+                code="state_wrong_browser",
+            )
+        if record.browser_hash != _digest(browser_nonce):
             raise Forbidden(
                 "this consent flow was started in another browser; finish it where it began, "
                 f"or {START_AGAIN}",
@@ -191,6 +236,7 @@ class ConsentFlow:
             )
         if self._clock.now() > record.expires_at:
             raise InvalidRequest(f"this consent flow expired; {START_AGAIN}", code="state_expired")
+        return None
 
     def _trusted_server(self, server: str | None) -> str:
         """The accounts server to exchange the code at: Zoho's own or the configured one only."""

@@ -23,6 +23,7 @@ from mailer.zoho.accounts import GrantRefused, Throttled, TokenEndpointError, To
 log = logging.getLogger(__name__)
 
 REAUTH_HINT = "an admin must reconnect the mailbox at /api/email/auth"
+CONNECT_HINT = "an admin connects one at /api/email/auth (or sets ZOHO_REFRESH_TOKEN)"
 
 
 def fingerprint(secret: str | None) -> str:
@@ -33,7 +34,7 @@ def fingerprint(secret: str | None) -> str:
 def require_usable(mailbox: Mailbox | None) -> Mailbox:
     """The mailbox, if it can be used at all; else the 503 that says what to do."""
     if mailbox is None or mailbox.refresh_token is None:
-        raise NotConnected(f"no Zoho mailbox is connected: {REAUTH_HINT}")
+        raise NotConnected(f"no Zoho mailbox is connected yet: {CONNECT_HINT}")
     if mailbox.needs_reauth:
         raise ReauthorizationRequired(
             f"Zoho no longer accepts the stored refresh token: {REAUTH_HINT}"
@@ -98,7 +99,7 @@ class TokenService:
         """Use a stored token that is still fresh; renew at once otherwise (once for all workers)."""
         mailbox = self._mailboxes.get(name)
         if mailbox is None or mailbox.refresh_token is None:
-            log.warning("no Zoho mailbox yet: %s", REAUTH_HINT)
+            log.warning("no Zoho mailbox is connected yet: %s", CONNECT_HINT)
             return
         if self._stale(mailbox, self._clock.now()):
             mailbox = self._renew_guarded(name, self._wants_on_demand)

@@ -37,7 +37,7 @@ def test_db_upgrade_applies_once_and_starts_nothing(
         db = server.new_database()
     first = flask("mailer", "db", "upgrade", cwd=tmp_path, MAILER_DB=db)
     assert first.returncode == 0, first.stderr
-    assert "applied 0001_initial" in first.stdout
+    assert "applied 0001_initial, 0002_oauth_state_outcome" in first.stdout
     again = flask("mailer", "db", "upgrade", cwd=tmp_path, MAILER_DB=db)
     assert again.returncode == 0 and "up to date" in again.stdout
     # A command starts no timed work: nothing was delivered, renewed or even scheduled.

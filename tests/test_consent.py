@@ -109,12 +109,23 @@ def test_setup_from_nothing_then_a_send_without_restart(
 def test_a_replayed_state_is_refused_and_exchanges_nothing(
     unconnected: FlaskClient, fake_zoho: FakeZoho
 ) -> None:
+    """A replayed success says the mailbox is connected (no token); a replayed failure is
+    refused; neither exchanges anything."""
     query = consent(unconnected, fake_zoho)
-    assert callback(unconnected, query).status_code == 200
+    first = callback(unconnected, query)
+    assert first.status_code == 200
     again = callback(unconnected, query)
-    assert again.status_code == 400
-    assert "already used" in again.get_data(as_text=True)
+    assert again.status_code == 200
+    assert "not shown again" in again.get_data(as_text=True)
+    assert all(t not in again.get_data(as_text=True) for t in fake_zoho.exchanged)
     assert len(fake_zoho.token_calls) == 1
+    fake_zoho.token_failures.append("invalid_code")
+    failed = consent(unconnected, fake_zoho)
+    assert callback(unconnected, failed).status_code == 400
+    replayed = callback(unconnected, failed)
+    assert replayed.status_code == 400
+    assert "already used" in replayed.get_data(as_text=True)
+    assert len(fake_zoho.token_calls) == 2
 
 
 @pytest.mark.security

@@ -50,17 +50,27 @@ def _error_response(error: GatewayError) -> Response:
 def _http_error(exc: HTTPException) -> Response:
     status = exc.code or 500
     if status == 413:
+        limit = gateway().settings.max_request_mb
         return _error_response(
             PayloadTooLarge(
-                f"the body is over MAILER_MAX_REQUEST_MB ({gateway().settings.max_request_mb} MB)"
+                f"the body is over MAILER_MAX_REQUEST_MB ({limit} MB); attachments travel "
+                f"base64-encoded in it, so together they can be about {limit * 3 / 4:g} MB"
             )
         )
     code = re.sub(r"[^a-z0-9]+", "_", (exc.name or "error").lower()).strip("_")
-    response = _error_response(
-        GatewayError(exc.description or exc.name, code=code).with_status(status)
-    )
-    if status == 405 and exc.get_response().headers.get("Allow"):
-        response.headers["Allow"] = exc.get_response().headers["Allow"]
+    allowed = exc.get_response().headers.get("Allow") if status == 405 else None
+    if status == 404:
+        message = (
+            f"no endpoint at {request.path[:200]}; the API lives under /api/email "
+            "(send, messages, status, health, auth); /api/email/openapi.json describes it"
+        )
+    elif allowed:
+        message = f"{request.method} is not allowed on {request.path[:200]}; allowed: {allowed}"
+    else:
+        message = exc.description or exc.name
+    response = _error_response(GatewayError(message, code=code).with_status(status))
+    if allowed:
+        response.headers["Allow"] = allowed
     return response
 
 

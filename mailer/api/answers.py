@@ -72,6 +72,10 @@ def message(stored: StoredMessage) -> dict[str, Any]:
     return {
         "id": stored.id,
         "status": stored.status,
+        "subject": stored.payload.get("subject"),
+        "to": stored.payload.get("to", []),
+        "cc": stored.payload.get("cc", []),
+        "bcc_count": len(stored.payload.get("bcc", [])),
         "attempts": stored.attempts,
         "next_attempt_at": utc_iso(stored.next_attempt_at) if stored.status == "queued" else None,
         "last_error": None

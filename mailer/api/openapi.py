@@ -93,6 +93,10 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "id": {"type": "string"},
             "status": {"type": "string", "enum": ["queued", "sending", "sent", "failed"]},
+            "subject": {"type": "string"},
+            "to": {"type": "array", "items": {"type": "string"}},
+            "cc": {"type": "array", "items": {"type": "string"}},
+            "bcc_count": {"type": "integer", "minimum": 0},
             "attempts": {"type": "integer"},
             "next_attempt_at": {"type": ["string", "null"], "format": "date-time"},
             "last_error": {

@@ -6,7 +6,7 @@ import html
 
 from flask import Response
 
-from mailer.consent import Connected
+from mailer.consent import AlreadyConnected, Connected
 from mailer.errors import GatewayError
 
 PAGE_HEADERS = {
@@ -43,6 +43,15 @@ def connected(outcome: Connected) -> Response:
 <p>The gateway has stored it. If your deployment keeps no disk between restarts, put these
 lines in its environment (or <code>.env</code>) now; this page will not show them again.</p>
 <pre style="background:#f4f4f4; padding:1rem; white-space:pre-wrap; word-break:break-all">{env}</pre>"""
+    return _page("Zoho mailbox connected", body, 200)
+
+
+def already_connected(outcome: AlreadyConnected) -> Response:
+    """The success page, reloaded: still connected; the refresh token was shown once."""
+    address = html.escape(outcome.address)
+    body = f"""<h1>Connected: {address}</h1>
+<p>This setup already finished: the gateway sends from <strong>{address}</strong>. The refresh
+token was shown once, on the first visit of this page, and is not shown again.</p>"""
     return _page("Zoho mailbox connected", body, 200)
 
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+from urllib.parse import urlencode, urlsplit
+
 from flask import Blueprint, Response, g, jsonify, redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from mailer.api import answers, openapi, pages
 from mailer.api.requests import gateway, has_api_key, read_json, require_admin, require_api_key
+from mailer.consent import AlreadyConnected
 from mailer.errors import NotFound, StateBusy, StateUnavailable
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("email", __name__, url_prefix="/api/email")
 
@@ -17,6 +23,19 @@ CONSENT_COOKIE = "mailer_consent"
 @bp.get("/auth")
 def auth() -> BaseResponse:
     require_admin()
+    redirect_to = urlsplit(gateway().settings.zoho_redirect_uri)
+    if request.host.split(":")[0].lower() != (redirect_to.hostname or "") and not request.args.get(
+        "hop"
+    ):
+        # The flow's cookie must be set on the host Zoho sends the browser back to (cookies
+        # know hosts, not ports); one hop at most, in case a proxy rewrites the host.
+        target = f"{redirect_to.scheme}://{redirect_to.netloc}{request.path}"
+        log.info(
+            "consent flow opened at %s; continuing at %s, the host of ZOHO_REDIRECT_URI",
+            request.host,
+            redirect_to.netloc,
+        )
+        return redirect(f"{target}?{urlencode({**request.args, 'hop': '1'})}", code=302)
     start = gateway().consent_flow().start()
     response = redirect(start.url, code=302)
     response.set_cookie(
@@ -26,7 +45,7 @@ def auth() -> BaseResponse:
         path="/api/email",
         httponly=True,
         samesite="Lax",
-        secure=gateway().settings.zoho_redirect_uri.startswith("https://"),
+        secure=redirect_to.scheme == "https",
     )
     response.headers.update(pages.PAGE_HEADERS)
     return response
@@ -35,8 +54,14 @@ def auth() -> BaseResponse:
 @bp.get("/callback")
 def callback() -> Response:
     g.html_errors = True
-    connected = gateway().consent_flow().finish(request.args, request.cookies.get(CONSENT_COOKIE))
-    response = pages.connected(connected)
+    outcome = (
+        gateway()
+        .consent_flow()
+        .finish(request.args, request.cookies.get(CONSENT_COOKIE), host=request.host)
+    )
+    if isinstance(outcome, AlreadyConnected):
+        return pages.already_connected(outcome)
+    response = pages.connected(outcome)
     response.delete_cookie(CONSENT_COOKIE, path="/api/email")
     return response
 

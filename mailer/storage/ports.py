@@ -165,6 +165,9 @@ class OAuthStateStore(Protocol):
     def take(self, state_hash: str, browser_hash: str, now: float) -> OAuthState | None:
         """Look a state up and, when it belongs to this browser, mark it used (once)."""
 
+    def mark_connected(self, state_hash: str, address: str) -> None:
+        """The flow of this state connected ``address``."""
+
 
 class SingleFlight(Protocol):
     """A lock by name held by one thread of one process of one host at a time."""

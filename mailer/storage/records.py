@@ -131,3 +131,4 @@ class OAuthState:
     browser_hash: str
     expires_at: float
     used_at: float | None
+    connected_address: str | None = None

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from mailer.errors import StateBusy
+from mailer.errors import StateBusy, StateUnavailable
 from mailer.storage.common import Tables
 from mailer.storage.database import Row
 from mailer.storage.locks import FileLocks
@@ -54,6 +54,10 @@ class SqliteDatabase:
         self.path = path
         self._busy_timeout_seconds = busy_timeout_seconds
         self._local = threading.local()
+        # The file this process works with (device, inode): one deleted or replaced under a
+        # running gateway is refused, not silently recreated empty.
+        self._identity: tuple[int, int] | None = None
+        self._reported = False
         # Writers of one process queue here rather than in SQLite's busy handler, which polls
         # with sleeps of up to 100 ms: a thread waiting on this lock wakes the moment it frees.
         self._writer = threading.Lock()
@@ -64,8 +68,33 @@ class SqliteDatabase:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
         os.chmod(self.path, 0o600)
+        self._identity = None  # (re)created on purpose by the start-up path
+        self._check_file()
+
+    def _check_file(self) -> None:
+        """The file is still the one this process started with; else StateUnavailable."""
+        try:
+            found = os.stat(self.path)
+        except FileNotFoundError:
+            raise self._gone("was deleted") from None
+        identity = (found.st_dev, found.st_ino)
+        if self._identity is None:
+            self._identity = identity
+        elif identity != self._identity:
+            raise self._gone("was replaced by another file")
+
+    def _gone(self, what: str) -> StateUnavailable:
+        message = (
+            f"the state file {self.path} {what} while the gateway ran; restart the gateway "
+            "(a new file starts empty: queued mail and the connection were in the old one)"
+        )
+        if not self._reported:
+            log.error("%s", message)
+            self._reported = True
+        return StateUnavailable(message, retry_after_seconds=None)
 
     def connection(self) -> sqlite3.Connection:
+        self._check_file()
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None or self._local.pid != os.getpid():
             db = sqlite3.connect(

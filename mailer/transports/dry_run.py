@@ -88,6 +88,7 @@ class DryRunTransport:
         return Readiness(
             ready=True,
             reason=f"dry run: messages are written to {self._directory} instead of sent; "
-            "set ZOHO_CLIENT_ID and friends to send through Zoho",
+            "to send through Zoho, set ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET, MAILER_API_KEYS and "
+            "either ZOHO_REFRESH_TOKEN or MAILER_ADMIN_KEY (then connect at /api/email/auth)",
             details={"transport": "outbox", "dry_run": True, "outbox_dir": str(self._directory)},
         )

@@ -21,7 +21,7 @@ from mailer.errors import (
 from mailer.messages import OutgoingMessage
 from mailer.storage.ports import MailboxStore, SingleFlight
 from mailer.storage.records import Account, Mailbox
-from mailer.tokens import REAUTH_HINT, TokenService, require_usable
+from mailer.tokens import CONNECT_HINT, REAUTH_HINT, TokenService, require_usable
 from mailer.transports import Readiness, Receipt
 from mailer.zoho.mail import (
     MailError,
@@ -107,6 +107,16 @@ def as_gateway_error(exc: MailError) -> GatewayError:
     return UpstreamError(f"Zoho Mail failed: {exc.reason}")
 
 
+def mail_api_source(in_force: str, configured: str) -> str:
+    """Why the Zoho Mail host in force is the one it is."""
+    if in_force == configured:
+        return "ZOHO_API_DOMAIN"
+    return (
+        f"the stored connection (its data centre); ZOHO_API_DOMAIN ({configured}) applies "
+        "when ZOHO_REFRESH_TOKEN changes"
+    )
+
+
 class ZohoTransport:
     """Sends each message through Zoho Mail for the configured connection."""
 
@@ -121,6 +131,7 @@ class ZohoTransport:
         clock: Clock,
         account_id: str | None,
         default_sender: str | None,
+        api_domain: str,
     ) -> None:
         self._mailbox = mailbox
         self._mailboxes = mailboxes
@@ -130,6 +141,7 @@ class ZohoTransport:
         self._clock = clock
         self._account_id = account_id
         self._default_sender = default_sender.lower() if default_sender else None
+        self._api_domain = api_domain
         self._account_checked_at = float("-inf")
 
     def send(self, message: OutgoingMessage, message_id: str) -> Receipt:
@@ -205,7 +217,7 @@ class ZohoTransport:
         now = self._clock.now()
         details: dict[str, Any] = {"transport": "zoho", "dry_run": False}
         if connection is None or connection.refresh_token is None:
-            return Readiness(False, f"no Zoho mailbox is connected: {REAUTH_HINT}", details)
+            return Readiness(False, f"no Zoho mailbox is connected yet: {CONNECT_HINT}", details)
         details.update(
             {
                 "mailbox": connection.primary_address,
@@ -213,6 +225,7 @@ class ZohoTransport:
                 "send_as": list(connection.send_as),
                 "accounts_server": connection.accounts_url,
                 "mail_api": connection.mail_api_url,
+                "mail_api_source": mail_api_source(connection.mail_api_url, self._api_domain),
                 "token_expires_at": utc_iso(connection.access_expires_at),
                 "next_renewal_at": utc_iso(connection.next_renewal_at),
                 "last_renewal": {

@@ -19,7 +19,8 @@ class OAuthStateTable:
     def take(self, state_hash: str, browser_hash: str, now: float) -> OAuthState | None:
         with self._db.write(serialize=f"oauth-state:{state_hash}") as tx:
             row = tx.row(
-                "SELECT browser_hash, expires_at, used_at FROM oauth_states WHERE state_hash = ?",
+                "SELECT browser_hash, expires_at, used_at, connected_address FROM oauth_states"
+                " WHERE state_hash = ?",
                 (state_hash,),
             )
             if row is None:
@@ -28,4 +29,12 @@ class OAuthStateTable:
                 tx.execute(
                     "UPDATE oauth_states SET used_at = ? WHERE state_hash = ?", (now, state_hash)
                 )
-            return OAuthState(row["browser_hash"], row["expires_at"], row["used_at"])
+            return OAuthState(
+                row["browser_hash"], row["expires_at"], row["used_at"], row["connected_address"]
+            )
+
+    def mark_connected(self, state_hash: str, address: str) -> None:
+        self._db.run(
+            "UPDATE oauth_states SET connected_address = ? WHERE state_hash = ?",
+            (address, state_hash),
+        )
