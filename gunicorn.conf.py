@@ -28,6 +28,24 @@ keepalive = 5
 preload_app = True
 accesslog = None
 errorlog = "-"
+if os.environ.get("MAILER_LOG_FORMAT", "").strip().lower() == "json":
+    # gunicorn's own lines (booting, signals, worker deaths) as JSON too, one object a line.
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "mailer.logs.JsonFormatter"}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"level": "INFO", "handlers": ["stderr"]},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False}
+        },
+    }
 
 
 def when_ready(server: Any) -> None:

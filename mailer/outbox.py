@@ -25,6 +25,7 @@ from mailer.errors import (
     UpstreamRejected,
     ZohoThrottled,
 )
+from mailer.logs import fields
 from mailer.messages import Attachment, OutgoingMessage
 from mailer.settings import RateLimit
 from mailer.storage.ports import CallLedger, MessageQueue
@@ -251,6 +252,13 @@ class Outbox:
             stored.id,
             receipt.zoho_message_id,
             attempts,
+            extra=fields(
+                "delivered",
+                mailbox=self._mailbox,
+                message_id=stored.id,
+                outcome="sent",
+                attempt=attempts,
+            ),
         )
         return receipt, None
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from mailer.clock import Clock
 from mailer.errors import Conflict, InvalidRequest
+from mailer.logs import fields
 from mailer.messages import parse_send_request
 from mailer.outbox import Accepted, Outbox
 from mailer.storage.ports import IdempotencyStore
@@ -91,7 +92,12 @@ class SendService:
         if key is not None:
             replay = self._claim(key, body_fingerprint(body))
             if replay is not None:
-                log.info("send request_id=%s outcome=replayed status=%d", request_id, replay.status)
+                log.info(
+                    "send request_id=%s outcome=replayed status=%d",
+                    request_id,
+                    replay.status,
+                    extra=fields("send", request_id=request_id, outcome="replayed"),
+                )
                 return replay
         message_id = f"msg_{uuid.uuid4().hex}"
         try:
@@ -109,6 +115,13 @@ class SendService:
             accepted.outcome,
             answer.status,
             message.recipient_count,
+            extra=fields(
+                "send",
+                request_id=request_id,
+                message_id=message_id,
+                outcome=accepted.outcome,
+                status=answer.status,
+            ),
         )
         if key is not None:
             self._idempotency.complete(key, answer.status, answer.body)
