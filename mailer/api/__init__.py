@@ -10,7 +10,7 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from mailer.api import answers, pages
-from mailer.api.requests import gateway
+from mailer.api.incoming import gateway
 from mailer.api.views import bp
 from mailer.errors import GatewayError, NotReady, PayloadTooLarge, Unauthorized
 

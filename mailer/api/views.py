@@ -9,7 +9,7 @@ from flask import Blueprint, Response, g, jsonify, redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from mailer.api import answers, openapi, pages
-from mailer.api.requests import gateway, has_api_key, read_json, require_admin, require_api_key
+from mailer.api.incoming import gateway, has_api_key, read_json, require_admin, require_api_key
 from mailer.consent import AlreadyConnected
 from mailer.errors import NotFound, StateBusy, StateUnavailable
 
