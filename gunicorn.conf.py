@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from dotenv import load_dotenv
 
 load_dotenv()
+
+# Metrics are summed over the workers (prometheus_client's multiprocess mode): each worker writes
+# its counters to files in this directory, which must be set before anything imports
+# prometheus_client, and must start empty. The gateway makes its own unless one is given.
+_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
+_own_metrics_dir = not _metrics_dir
+if _own_metrics_dir:
+    _metrics_dir = tempfile.mkdtemp(prefix="mailer-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
+else:
+    for _stale in Path(_metrics_dir).glob("*.db"):
+        _stale.unlink()
 
 _port = os.environ.get("PORT", "").strip()
 # Hosting platforms hand the port in PORT and expect every interface; else stay local.
@@ -63,6 +78,17 @@ def post_worker_init(worker: Any) -> None:
     from mailer import start_background
 
     worker.mailer_scheduler = start_background(worker.wsgi, threads=worker.cfg.threads)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from mailer.metrics import worker_died
+
+    worker_died(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    if _own_metrics_dir:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)
 
 
 def worker_exit(server: Any, worker: Any) -> None:

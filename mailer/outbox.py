@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from mailer import pacing
+from mailer import metrics, pacing
 from mailer.clock import Clock, utc_iso
 from mailer.errors import (
     GatewayError,
@@ -167,6 +167,7 @@ class Outbox:
             lease_owner=self._owner if inline else None,
             leased_until=now + self._policy.lease_seconds if inline else None,
         )
+        metrics.message_reached(self._mailbox, stored.status)
         if inline:
             now = self._clock.now()
             wait = self._take_permits(calls, now)
@@ -244,7 +245,7 @@ class Outbox:
         sent = Outcome(
             "sent", attempts, zoho_message_id=receipt.zoho_message_id, mail_id=receipt.mail_id
         )
-        if not self._messages.finish(stored.id, self._owner, sent, now=now):
+        if not self._finish(stored, sent, now):
             log.warning("sent %s after its lease ran out; it may be delivered twice", stored.id)
         self._ledger.clear_pause(self._mailbox)
         log.info(
@@ -300,7 +301,7 @@ class Outbox:
             gave_up = Outcome(
                 "failed", attempts, error_code=code, error=f"gave up after {why}: {error}"
             )
-            self._messages.finish(stored.id, self._owner, gave_up, now=now)
+            self._finish(stored, gave_up, now)
             log.error("gave up on %s after %s: %s", stored.id, why, code)
             return
         delay = self._policy.retry_delay(attempts, self._rng)
@@ -320,8 +321,15 @@ class Outbox:
         failed = Outcome(
             "failed", attempts, error_code=exc.code, error=exc.message, zoho_error_code=zoho_code
         )
-        self._messages.finish(stored.id, self._owner, failed, now=self._clock.now())
+        self._finish(stored, failed, self._clock.now())
         log.warning("%s failed for good: %s %s", stored.id, exc.code, zoho_code or "")
+
+    def _finish(self, stored: StoredMessage, outcome: Outcome, now: float) -> bool:
+        """Record a final outcome while this process holds the lease (counted once)."""
+        if not self._messages.finish(stored.id, self._owner, outcome, now=now):
+            return False
+        metrics.message_reached(self._mailbox, outcome.status)
+        return True
 
     # Pacing ------------------------------------------------------------------------------
 

@@ -52,6 +52,7 @@ class Settings:
     rate_limits: tuple[RateLimit, ...] = (RateLimit(30, 60),)
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     admin_key: str | None = field(default=None, repr=False)
+    metrics_key: str | None = field(default=None, repr=False)
     # A SQLite file path, or a postgresql:// URL (which may hold a password).
     db: str = field(default=DEFAULT_DB, repr=False)
     db_timeout_seconds: float = 3.0
@@ -84,6 +85,7 @@ class Settings:
             self.zoho_client_secret,
             self.zoho_refresh_token,
             self.admin_key,
+            self.metrics_key,
             *self.api_keys,
             db_password(self.db),
         )
@@ -236,6 +238,7 @@ def from_env(environ: Mapping[str, str]) -> Settings:
         rate_limits=rate_limits,
         api_keys=api_keys,
         admin_key=read.text("MAILER_ADMIN_KEY"),
+        metrics_key=read.text("MAILER_METRICS_KEY"),
         db=db_location(environ),
         db_timeout_seconds=read.number("MAILER_DB_TIMEOUT_SECONDS", 3.0, minimum=0.1),
         outbox_dir=read.text("MAILER_OUTBOX_DIR") or "instance/outbox",

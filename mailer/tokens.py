@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from mailer import metrics
 from mailer.clock import Clock, utc_iso
 from mailer.errors import NotConnected, ReauthorizationRequired, TokenUnavailable
 from mailer.storage.ports import MailboxStore, SingleFlight
@@ -168,6 +169,7 @@ class TokenService:
         self._mailboxes.record_renewal(
             mailbox.name, Grant(grant.access_token, expires_at, next_renewal_at), now=now
         )
+        metrics.renewal(mailbox.name, "renewed")
         log.info(
             "renewed access token %s for %s, expires at %s",
             fingerprint(grant.access_token),
@@ -201,6 +203,10 @@ class TokenService:
         else:
             outcome = f"failed: {exc.reason}"
             log.warning("renewal failed (%s); retry in %d s", exc.reason, delay)
+        metrics.renewal(
+            mailbox.name,
+            "throttled" if isinstance(exc, Throttled) else "refused" if needs_reauth else "failed",
+        )
         self._mailboxes.record_renewal_failure(
             mailbox.name,
             outcome=outcome,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from mailer.api import answers, pages
+from mailer import metrics
+from mailer.api import answers, ops, pages
 from mailer.api.incoming import gateway
 from mailer.api.views import bp
 from mailer.errors import GatewayError, NotReady, PayloadTooLarge, Unauthorized
@@ -23,12 +25,17 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def _assign_request_id() -> None:
+    g.started = time.perf_counter()
     given = request.headers.get("X-Request-ID", "")
     g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
 
 
 def _echo_request_id(response: Response) -> Response:
     response.headers["X-Request-ID"] = g.get("request_id", "")
+    route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    metrics.http_request(
+        route, request.method, response.status_code, time.perf_counter() - g.get("started", 0.0)
+    )
     return response
 
 
@@ -90,6 +97,7 @@ def _unexpected(exc: Exception) -> Response:
 def register(app: Flask) -> None:
     """Attach the blueprint and the JSON error handling to ``app``."""
     app.register_blueprint(bp)
+    app.register_blueprint(ops.bp)
     app.before_request(_assign_request_id)
     app.after_request(_echo_request_id)
     app.register_error_handler(GatewayError, _error_response)

@@ -16,7 +16,7 @@ def gateway() -> Gateway:
     return current_app.extensions["mailer"]  # type: ignore[no-any-return]
 
 
-def _key_matches(candidate: str, keys: tuple[str, ...]) -> bool:
+def key_matches(candidate: str, keys: tuple[str, ...]) -> bool:
     """Compare against every key in constant time, so that timing tells nothing."""
     matched = False
     for key in keys:
@@ -24,7 +24,7 @@ def _key_matches(candidate: str, keys: tuple[str, ...]) -> bool:
     return matched
 
 
-def _bearer() -> str | None:
+def bearer() -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
@@ -35,8 +35,8 @@ def has_api_key() -> bool:
     keys = gateway().settings.api_keys
     if not keys:
         return gateway().open_without_keys
-    candidate = _bearer()
-    return candidate is not None and _key_matches(candidate, keys)
+    candidate = bearer()
+    return candidate is not None and key_matches(candidate, keys)
 
 
 def require_api_key() -> None:
@@ -56,7 +56,7 @@ def require_admin() -> None:
         )
     auth = request.authorization
     password = auth.password if auth is not None and auth.type == "basic" else None
-    if password is None or not _key_matches(password, (admin_key,)):
+    if password is None or not key_matches(password, (admin_key,)):
         raise Unauthorized(
             "sign in with any user name and MAILER_ADMIN_KEY as the password", code="admin_required"
         )

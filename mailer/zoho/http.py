@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from mailer import metrics
+
 if TYPE_CHECKING:
     from requests.sessions import _Settings
 
@@ -27,7 +29,17 @@ class ZohoSession(requests.Session):
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("timeout", self.timeout_seconds)
         kwargs.setdefault("allow_redirects", False)
-        return super().request(method, url, *args, **kwargs)
+        call = call_name(str(url))
+        try:
+            response = super().request(method, url, *args, **kwargs)
+        except requests.Timeout:
+            metrics.zoho_call(call, "timeout")
+            raise
+        except requests.RequestException:
+            metrics.zoho_call(call, "error")
+            raise
+        metrics.zoho_call(call, f"{response.status_code // 100}xx")
+        return response
 
     def merge_environment_settings(
         self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
@@ -46,6 +58,22 @@ class ZohoSession(requests.Session):
                 url, proxies, stream, verify, cert
             )
         return self._environment[key].copy()
+
+
+def call_name(url: str) -> str:
+    """A bounded name for a call to Zoho, for metrics: never its query or ids."""
+    path = urlsplit(url).path.rstrip("/")
+    if path.endswith("/token/revoke"):
+        return "revoke"
+    if path.endswith("/oauth/v2/token"):
+        return "token"
+    if path.endswith("/messages/attachments"):
+        return "upload"
+    if path.endswith("/messages"):
+        return "send"
+    if path.endswith("/api/accounts") or "/api/accounts/" in path:
+        return "accounts"
+    return "other"
 
 
 def json_body(response: requests.Response) -> dict[str, Any] | None:
