@@ -7,7 +7,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,12 @@ class SqliteDatabase:
         self._identity = None  # (re)created on purpose by the start-up path
         self._check_file()
 
+    def use_wal(self) -> None:
+        """WAL mode, once per file (it persists); the caller holds the migration lock."""
+        with closing(sqlite3.connect(self.path, timeout=self._busy_timeout_seconds)) as db:
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
+
     def _check_file(self) -> None:
         """The file is still the one this process started with; else StateUnavailable."""
         try:
@@ -104,7 +110,8 @@ class SqliteDatabase:
                 check_same_thread=False,
             )
             db.row_factory = _dict_row
-            db.execute("PRAGMA journal_mode=WAL")
+            # WAL is a property of the file, set once by create_file: setting it here again
+            # would fail at once ("database is locked") while another connection writes.
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
             self._local.db = db
@@ -188,6 +195,7 @@ class SqliteStorage(Tables):
         """Create the file if need be and apply pending migrations, one process at a time."""
         self.database.create_file()
         with self.locks.hold("migrate"):
+            self.database.use_wal()
             return apply_migrations("sqlite", f"sqlite:///{self.path}")
 
     def ping(self) -> None:
