@@ -17,8 +17,9 @@ from mailer import api, cli
 from mailer.api import answers
 from mailer.clock import Clock, SystemClock
 from mailer.consent import ConsentFlow
+from mailer.delivery_policy import DeliveryPolicy
 from mailer.gateway import Gateway
-from mailer.outbox import DeliveryPolicy, Outbox
+from mailer.outbox import Outbox
 from mailer.scheduler import start_scheduler
 from mailer.send_requests import Renderers, SendService
 from mailer.settings import Settings

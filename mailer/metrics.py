@@ -30,7 +30,7 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 MESSAGES = Counter(
     "mailer_messages_total", "Messages that reached each status.", ["mailbox", "status"]
 )
-ZOHO_CALLS = Counter("mailer_zoho_calls_total", "Calls made to Zoho.", ["call", "outcome"])
+CALLS_TO_ZOHO = Counter("mailer_zoho_calls_total", "Calls made to Zoho.", ["call", "outcome"])
 RENEWALS = Counter(
     "mailer_token_renewals_total",
     "Access-token renewals and how they ended.",
@@ -52,7 +52,7 @@ def renewal(mailbox: str, outcome: str) -> None:
 
 
 def zoho_call(call: str, outcome: str) -> None:
-    ZOHO_CALLS.labels(call, outcome).inc()
+    CALLS_TO_ZOHO.labels(call, outcome).inc()
 
 
 def http_request(route: str, method: str, status: int, seconds: float) -> None:

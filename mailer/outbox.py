@@ -17,6 +17,7 @@ from typing import Any
 
 from mailer import metrics, pacing
 from mailer.clock import Clock, utc_iso
+from mailer.delivery_policy import DeliveryPolicy
 from mailer.errors import (
     GatewayError,
     InvalidRequest,
@@ -40,29 +41,6 @@ HOLD_RECHECK_SECONDS = 30.0
 MAX_INLINE_WAIT_SECONDS = 1.0
 # The most one delivery pass sends, so that a pass ends and shutdown stays prompt.
 MAX_PER_PASS = 200
-
-
-@dataclass(frozen=True)
-class DeliveryPolicy:
-    """Retries, leases and the cool-down after Zoho throttles the mailbox."""
-
-    max_attempts: int = 10
-    max_age_seconds: float = 24 * 3600
-    retry_seconds: float = 30
-    max_retry_seconds: float = 1800
-    lease_seconds: float = 65
-    throttle_pause_seconds: float = 60
-    max_throttle_pause_seconds: float = 900
-    retention_seconds: float = 7 * 24 * 3600
-
-    def retry_delay(self, attempts: int, rng: random.Random) -> float:
-        delay = min(self.max_retry_seconds, self.retry_seconds * 2.0 ** (attempts - 1))
-        return rng.uniform(delay / 2, delay)
-
-    def throttle_pause(self, throttles: int) -> float:
-        return min(
-            self.max_throttle_pause_seconds, self.throttle_pause_seconds * 2.0 ** (throttles - 1)
-        )
 
 
 def to_payload(message: OutgoingMessage) -> dict[str, Any]:

@@ -11,7 +11,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from mailer.outbox import DeliveryPolicy, Outbox
+from mailer.delivery_policy import DeliveryPolicy
+from mailer.outbox import Outbox
 from mailer.settings import RateLimit, Settings
 from mailer.storage.records import StoredAttachment
 from tests.conftest import FakeClock, auth_header

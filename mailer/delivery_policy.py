@@ -1,0 +1,28 @@
+"""How the outbox retries: attempts, age, back-off with jitter, leases, throttle pauses."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    """Retries, leases and the cool-down after Zoho throttles the mailbox."""
+
+    max_attempts: int = 10
+    max_age_seconds: float = 24 * 3600
+    retry_seconds: float = 30
+    max_retry_seconds: float = 1800
+    lease_seconds: float = 65
+    throttle_pause_seconds: float = 60
+    max_throttle_pause_seconds: float = 900
+
+    def retry_delay(self, attempts: int, rng: random.Random) -> float:
+        delay = min(self.max_retry_seconds, self.retry_seconds * 2.0 ** (attempts - 1))
+        return rng.uniform(delay / 2, delay)
+
+    def throttle_pause(self, throttles: int) -> float:
+        return min(
+            self.max_throttle_pause_seconds, self.throttle_pause_seconds * 2.0 ** (throttles - 1)
+        )
