@@ -97,7 +97,17 @@ def is_postgres_url(location: str) -> bool:
 
 
 def db_password(location: str) -> str | None:
-    return urlsplit(location).password if is_postgres_url(location) else None
+    if not is_postgres_url(location) or not _parses(location):
+        return None
+    return urlsplit(location).password
+
+
+def _parses(url: str) -> bool:
+    try:
+        urlsplit(url).port  # noqa: B018 - raises on a bad host or port
+    except ValueError:
+        return False
+    return True
 
 
 def db_location(environ: Mapping[str, str]) -> str:
@@ -249,6 +259,10 @@ def from_env(environ: Mapping[str, str]) -> Settings:
         retention_days=read.number("MAILER_RETENTION_DAYS", 7, minimum=0.01),
         lease_seconds=read.number("MAILER_LEASE_SECONDS", 0, minimum=1) or None,
     )
+    if is_postgres_url(settings.db) and not _parses(settings.db):
+        # Never echo the value: it may hold the database password.
+        source = "MAILER_DB" if environ.get("MAILER_DB", "").strip() else "DATABASE_URL"
+        read.problems.append(f"{source}: not a valid PostgreSQL URL (host, port or quoting)")
     if settings.zoho_account_id is not None and not settings.zoho_account_id.isdigit():
         read.problems.append("ZOHO_ACCOUNT_ID: must be Zoho's numeric account id")
     if transport == "zoho":

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from mailer.errors import StateUnavailable
-from mailer.settings import from_env
+from mailer.settings import SettingsError, from_env
 from mailer.storage import open_storage
 from mailer.storage.ports import Storage
 from mailer.storage.postgres import PostgresStorage, redacted
@@ -153,3 +153,17 @@ def test_a_dead_pooled_connection_is_replaced_before_use(
         )
     storage.ping()
     assert storage.messages.stats("default").depth == 0
+
+
+@pytest.mark.security
+def test_a_malformed_database_url_is_refused_without_showing_it() -> None:
+    url = "postgresql://app:s3cret-pw@[bad/app"
+    with pytest.raises(SettingsError) as raised:
+        from_env({"DATABASE_URL": url})
+    assert "DATABASE_URL: not a valid PostgreSQL URL" in str(raised.value)
+    assert "s3cret-pw" not in str(raised.value)
+    # The engine too: psycopg's parse error quotes the URL; the gateway names the type only.
+    with pytest.raises(StateUnavailable) as unavailable:
+        PostgresStorage(url, timeout_seconds=1.0).migrate()
+    assert "s3cret-pw" not in str(unavailable.value)
+    assert unavailable.value.__cause__ is None

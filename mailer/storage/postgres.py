@@ -254,8 +254,8 @@ class PostgresStorage(Tables):
                 connection.execute("SELECT pg_advisory_lock(hashtextextended('migrate', 2))")
                 connection.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
                 return apply_migrations("postgresql", _yoyo_url(self.database.url))
-        except psycopg.OperationalError as exc:
-            raise _unavailable(exc) from exc
+        except psycopg.Error as exc:  # a bad URL's error quotes the URL: name the type only
+            raise _unavailable(exc) from None
 
     def ping(self) -> None:
         with self.database.read() as tx:

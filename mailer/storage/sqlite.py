@@ -123,39 +123,36 @@ class SqliteDatabase:
         yield SqliteTx(self.connection())
 
     @contextmanager
-    def write(self, *, serialize: str | None = None) -> Iterator[SqliteTx]:
-        """A write transaction that takes SQLite's write lock up front: writers take turns."""
-        db = self.connection()
+    def _writer_turn(self) -> Iterator[None]:
+        """This process's turn to write; SQLite's lock held too long elsewhere is StateBusy."""
         if not self._writer.acquire(timeout=self._busy_timeout_seconds):
             raise _busy()
         try:
-            try:
-                db.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise
-                raise _busy() from exc
-            try:
-                yield SqliteTx(db)
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        finally:
-            self._writer.release()
-
-    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
-        db = self.connection()
-        if not self._writer.acquire(timeout=self._busy_timeout_seconds):
-            raise _busy()
-        try:
-            return db.execute(sql, params).rowcount
+            yield
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
             raise _busy() from exc
         finally:
             self._writer.release()
+
+    @contextmanager
+    def write(self, *, serialize: str | None = None) -> Iterator[SqliteTx]:
+        """A write transaction that takes SQLite's write lock up front: writers take turns."""
+        db = self.connection()
+        with self._writer_turn():
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield SqliteTx(db)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        db = self.connection()
+        with self._writer_turn():
+            return db.execute(sql, params).rowcount
 
     def close(self) -> None:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
