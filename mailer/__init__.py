@@ -8,30 +8,21 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
 from mailer import api, cli
-from mailer.api import answers
 from mailer.clock import Clock, SystemClock
-from mailer.consent import ConsentFlow
-from mailer.delivery_policy import DeliveryPolicy
 from mailer.gateway import Gateway
-from mailer.outbox import Outbox
 from mailer.scheduler import start_scheduler
-from mailer.send_requests import Renderers, SendService
 from mailer.settings import Settings
 from mailer.storage import open_storage
 from mailer.storage.ports import Storage
-from mailer.tokens import RenewalPolicy, TokenService
-from mailer.transports import Transport
-from mailer.transports.dry_run import DryRunTransport
-from mailer.transports.zoho import ZohoTransport, mail_api_source
-from mailer.zoho.accounts import ZohoAccounts, mail_host_for, normalise_server
+from mailer.transports.zoho import mail_api_source
+from mailer.wiring import wire
+from mailer.zoho.accounts import mail_host_for, normalise_server
 from mailer.zoho.http import ZohoSession
-from mailer.zoho.mail import ZohoMail
 
 __all__ = ["Settings", "create_app", "prepare_state", "start_background"]
 
@@ -45,15 +36,17 @@ def create_app(
     storage: Storage | None = None,
     session: ZohoSession | None = None,
     rng: random.Random | None = None,
+    inline: bool = False,
 ) -> Flask:
-    """Wire the gateway for ``settings``; tests hand in a fake clock, their storage or session."""
+    """Wire the gateway for ``settings``; tests hand in a fake clock, their storage or session,
+    and ``inline=True`` to run the timed work's renewals and deliveries in the caller's thread."""
     clock = clock or SystemClock()
-    storage = storage or open_storage(settings.db, timeout_seconds=settings.db_timeout_seconds)
-    gateway = (
-        _zoho_gateway(settings, clock, storage, session, rng)
-        if settings.transport == "zoho"
-        else _dry_run_gateway(settings, clock, storage, rng)
+    storage = storage or open_storage(
+        settings.db,
+        timeout_seconds=settings.db_timeout_seconds,
+        encryption_keys=settings.encryption_keys,
     )
+    gateway = wire(settings, clock, storage, session, rng, inline)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_mb * 1024 * 1024
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -63,127 +56,13 @@ def create_app(
     return app
 
 
-def _gateway(
-    settings: Settings,
-    clock: Clock,
-    storage: Storage,
-    transport: Transport,
-    rng: random.Random | None,
-    **parts: Any,
-) -> Gateway:
-    """The parts every transport shares: the outbox and the send service around it."""
-    policy = DeliveryPolicy(
-        max_attempts=settings.max_attempts,
-        retry_seconds=settings.retry_seconds,
-        max_age_seconds=settings.max_age_hours * 3600,
-        lease_seconds=settings.delivery_lease_seconds,
-    )
-    outbox = Outbox(
-        mailbox=settings.mailbox,
-        messages=storage.messages,
-        ledger=storage.ledger,
-        transport=transport,
-        clock=clock,
-        policy=policy,
-        limits=settings.rate_limits if settings.transport == "zoho" else (),
-        rng=rng,
-    )
-    sending = SendService(
-        transport=transport,
-        outbox=outbox,
-        idempotency=storage.idempotency,
-        clock=clock,
-        render=Renderers(accepted=answers.accepted, replayed=answers.replayed),
-    )
-    return Gateway(
-        settings=settings,
-        clock=clock,
-        storage=storage,
-        transport=transport,
-        sending=sending,
-        outbox=outbox,
-        **parts,
-    )
-
-
-def _dry_run_gateway(
-    settings: Settings, clock: Clock, storage: Storage, rng: random.Random | None
-) -> Gateway:
-    outbox = Path(settings.outbox_dir)
-    log.warning(
-        "DRY RUN: no ZOHO_CLIENT_ID is set, so nothing is sent; every message is written to %s/ "
-        "as an .eml file%s",
-        outbox,
-        "; sends need no API key (set MAILER_API_KEYS to require one)"
-        if not settings.api_keys
-        else "",
-    )
-    transport = DryRunTransport(outbox, clock, settings.zoho_from_address)
-    return _gateway(settings, clock, storage, transport, rng)
-
-
-def _zoho_gateway(
-    settings: Settings,
-    clock: Clock,
-    storage: Storage,
-    session: ZohoSession | None,
-    rng: random.Random | None,
-) -> Gateway:
-    assert settings.zoho_client_id is not None
-    assert settings.zoho_client_secret is not None
-    session = session or ZohoSession(settings.zoho_timeout_seconds)
-    accounts = ZohoAccounts(
-        client_id=settings.zoho_client_id,
-        client_secret=settings.zoho_client_secret,
-        redirect_uri=settings.zoho_redirect_uri,
-        session=session,
-    )
-    mail = ZohoMail(session)
-    policy = RenewalPolicy(
-        lead_seconds=settings.refresh_lead_seconds,
-        buffer_seconds=settings.refresh_buffer_seconds,
-        retry_seconds=settings.refresh_retry_seconds,
-    )
-    tokens = TokenService(
-        mailboxes=storage.mailboxes,
-        accounts=accounts,
-        locks=storage.locks,
-        clock=clock,
-        policy=policy,
-        rng=rng,
-    )
-    transport = ZohoTransport(
-        mailbox=settings.mailbox,
-        mailboxes=storage.mailboxes,
-        tokens=tokens,
-        mail=mail,
-        locks=storage.locks,
-        clock=clock,
-        account_id=settings.zoho_account_id,
-        default_sender=settings.zoho_from_address,
-        api_domain=settings.zoho_api_domain,
-    )
-    consent = ConsentFlow(
-        mailbox=settings.mailbox,
-        redirect_uri=settings.zoho_redirect_uri,
-        accounts_url=settings.zoho_accounts_url,
-        api_domain=settings.zoho_api_domain,
-        account_id=settings.zoho_account_id,
-        from_address=settings.zoho_from_address,
-        mailboxes=storage.mailboxes,
-        oauth_states=storage.oauth_states,
-        accounts=accounts,
-        mail=mail,
-        clock=clock,
-        policy=policy,
-    )
-    return _gateway(settings, clock, storage, transport, rng, tokens=tokens, consent=consent)
-
-
 def prepare_state(app: Flask) -> None:
     """The start-up path, once per host: migrate the schema, apply ZOHO_REFRESH_TOKEN."""
     gateway: Gateway = app.extensions["mailer"]
     gateway.storage.migrate()  # logs what it applied
+    sealed = gateway.storage.mailboxes.reseal()  # SealError stops the start: a wrong key
+    if sealed:
+        log.info("encrypted the tokens of %d mailboxes with MAILER_ENCRYPTION_KEY", sealed)
     if gateway.settings.transport == "zoho":
         _warn_about_data_centre(gateway.settings)
         _seed_from_settings(gateway.settings, gateway.storage, gateway.clock)

@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from mailer.clock import Clock
+from mailer.digests import digest
 from mailer.errors import AccountNotFound, Forbidden, GatewayError, InvalidRequest, UpstreamError
 from mailer.storage.ports import MailboxStore, OAuthStateStore
-from mailer.storage.records import Account, Grant
+from mailer.storage.records import Account, Grant, OAuthState
 from mailer.tokens import RenewalPolicy, fingerprint
 from mailer.zoho.accounts import (
-    DATA_CENTRES,
     GrantRefused,
     TokenEndpointError,
     ZohoAccounts,
     mail_host_for,
     normalise_server,
+    trusted_server,
 )
 from mailer.zoho.mail import MailError, ZohoMail, choose_account
 
@@ -29,10 +29,6 @@ log = logging.getLogger(__name__)
 # A consent flow must come back within this long (Zoho's own codes live 2 minutes).
 STATE_LIFETIME_SECONDS = 600
 START_AGAIN = "start again at /api/email/auth"
-
-
-def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -52,13 +48,17 @@ class AlreadyConnected:
 
 @dataclass(frozen=True)
 class Connected:
-    """The outcome of a finished consent flow, for the page that shows it once."""
+    """The outcome of a finished consent flow, for the page that shows it.
 
+    ``env_lines`` (the refresh token, shown once) only for the environment's mailbox connected
+    by the admin; a mailbox connected through a link or by name keeps its token in the gateway.
+    """
+
+    mailbox: str
     account: Account
-    refresh_token: str
     accounts_url: str
     mail_api_url: str
-    env_lines: tuple[str, ...]
+    env_lines: tuple[str, ...] = field(default=(), repr=False)
 
 
 class ConsentFlow:
@@ -80,6 +80,7 @@ class ConsentFlow:
         clock: Clock,
         policy: RenewalPolicy,
     ) -> None:
+        # The environment's mailbox: ZOHO_ACCOUNT_ID and ZOHO_FROM_ADDRESS are its.
         self._mailbox = mailbox
         self._redirect = urlsplit(redirect_uri)
         self._accounts_url = accounts_url
@@ -93,13 +94,25 @@ class ConsentFlow:
         self._clock = clock
         self._policy = policy
 
-    def start(self) -> ConsentStart:
+    def start(self, mailbox: str | None = None, *, via_link: bool = False) -> ConsentStart:
+        """A consent flow for ``mailbox`` (the environment's by default)."""
+        mailbox = mailbox or self._mailbox
         state = secrets.token_urlsafe(32)
         nonce = secrets.token_urlsafe(32)
         now = self._clock.now()
-        self._oauth_states.add(_digest(state), _digest(nonce), now + STATE_LIFETIME_SECONDS, now)
+        self._oauth_states.add(
+            digest(state),
+            digest(nonce),
+            now + STATE_LIFETIME_SECONDS,
+            now,
+            mailbox=mailbox,
+            via_link=via_link,
+        )
         log.info(
-            "consent flow started; it must come back before the state expires in %d s",
+            "consent flow for mailbox %s started%s; it must come back before the state expires "
+            "in %d s",
+            mailbox,
+            " through its connect link" if via_link else "",
             STATE_LIFETIME_SECONDS,
         )
         return ConsentStart(self._accounts.authorize_url(self._accounts_url, state), nonce)
@@ -112,9 +125,16 @@ class ConsentFlow:
         ``host`` is where the browser came back to, to explain a missing cookie.
         """
         state = params.get("state")
-        already = self._take_state(state, browser_nonce, host)
-        if already is not None:
-            return already
+        flow = self._take_state(state, browser_nonce, host)
+        if isinstance(flow, AlreadyConnected):
+            return flow
+        mailbox = flow.mailbox
+        stored = self._mailboxes.get(mailbox)
+        if mailbox != self._mailbox and stored is None:
+            raise InvalidRequest(
+                f"mailbox {mailbox} was deleted while its consent flow ran; nothing was stored",
+                code="mailbox_not_found",
+            )
         if params.get("error"):
             raise InvalidRequest(
                 f"Zoho did not grant access ({params['error'][:100]}); {START_AGAIN}",
@@ -154,17 +174,21 @@ class ConsentFlow:
                 f"check that ZOHO_API_DOMAIN is the Mail host of the data centre of "
                 f"{accounts_url}, then {START_AGAIN}"
             ) from exc
+        own = mailbox == self._mailbox
         account = choose_account(
-            accounts, account_id=self._account_id, from_address=self._from_address
+            accounts,
+            account_id=self._account_id if own else None,
+            from_address=self._from_address if own else stored.from_address if stored else None,
         )
         if account is None:
             raise AccountNotFound(
-                "the Zoho user who consented has no mailbox matching ZOHO_ACCOUNT_ID / "
-                f"ZOHO_FROM_ADDRESS; {START_AGAIN} as the right user"
+                f"the Zoho user who consented has no mailbox matching "
+                f"{'ZOHO_ACCOUNT_ID / ZOHO_FROM_ADDRESS' if own else 'the from_address of ' + mailbox}"
+                f"; {START_AGAIN} as the right user"
             )
         now = self._clock.now()
-        self._mailboxes.connect(
-            self._mailbox,
+        replaced = self._mailboxes.connect(
+            mailbox,
             refresh_token=grant.refresh_token,
             accounts_url=accounts_url,
             mail_api_url=mail_api_url,
@@ -177,31 +201,54 @@ class ConsentFlow:
             now=now,
         )
         log.info(
-            "connected mailbox %s (account %s) at %s with refresh token %s",
+            "connected mailbox %s to %s (account %s) at %s with refresh token %s",
+            mailbox,
             account.primary_address,
             account.account_id,
             accounts_url,
             fingerprint(grant.refresh_token),
         )
+        if replaced is not None and stored is not None:
+            self._revoke(stored.accounts_url, replaced, mailbox)
         assert state is not None
-        self._oauth_states.mark_connected(_digest(state), account.primary_address)
+        self._oauth_states.mark_connected(digest(state), account.primary_address)
         return Connected(
+            mailbox=mailbox,
             account=account,
-            refresh_token=grant.refresh_token,
             accounts_url=accounts_url,
             mail_api_url=mail_api_url,
-            env_lines=self._env_lines(grant.refresh_token, accounts_url, mail_api_url, account),
+            env_lines=self._env_lines(grant.refresh_token, accounts_url, mail_api_url, account)
+            if own and not flow.via_link
+            else (),
+        )
+
+    def _revoke(self, accounts_url: str, refresh_token: str, mailbox: str) -> None:
+        """Revoke a mailbox's previous refresh token: Zoho keeps 20 per user and client and
+        silently drops the oldest when a 21st is made."""
+        try:
+            self._accounts.revoke(accounts_url, refresh_token)
+        except TokenEndpointError as exc:
+            log.warning(
+                "mailbox %s: could not revoke its previous refresh token %s (%s); remove it "
+                "under Connected Apps in Zoho's account settings",
+                mailbox,
+                fingerprint(refresh_token),
+                exc.reason,
+            )
+            return
+        log.info(
+            "mailbox %s: revoked its previous refresh token %s", mailbox, fingerprint(refresh_token)
         )
 
     def _take_state(
         self, state: str | None, browser_nonce: str | None, host: str
-    ) -> AlreadyConnected | None:
+    ) -> AlreadyConnected | OAuthState:
         """Take the state for this flow; when it was used and connected already (the success
         page reloaded), say which mailbox instead."""
         if not state:
             raise InvalidRequest(f"the callback has no state; {START_AGAIN}", code="missing_state")
         record = self._oauth_states.take(
-            _digest(state), _digest(browser_nonce or ""), self._clock.now()
+            digest(state), digest(browser_nonce or ""), self._clock.now()
         )
         if record is None:
             raise InvalidRequest(
@@ -228,7 +275,7 @@ class ConsentFlow:
                 f"in one browser: open {origin}/api/email/auth",
                 code="state_wrong_browser",
             )
-        if record.browser_hash != _digest(browser_nonce):
+        if record.browser_hash != digest(browser_nonce):
             raise Forbidden(
                 "this consent flow was started in another browser; finish it where it began, "
                 f"or {START_AGAIN}",
@@ -236,17 +283,15 @@ class ConsentFlow:
             )
         if self._clock.now() > record.expires_at:
             raise InvalidRequest(f"this consent flow expired; {START_AGAIN}", code="state_expired")
-        return None
+        return record
 
     def _trusted_server(self, server: str | None) -> str:
         """The accounts server to exchange the code at: Zoho's own or the configured one only."""
         if not server:
             return self._accounts_url
-        wanted = normalise_server(server)
-        if wanted == normalise_server(self._accounts_url):
-            return self._accounts_url
-        if wanted in DATA_CENTRES:
-            return wanted
+        trusted = trusted_server(server, self._accounts_url)
+        if trusted is not None:
+            return trusted
         log.warning("refused a callback naming an accounts server that is not Zoho's")
         raise InvalidRequest(
             "the accounts-server in the callback is not one of Zoho's accounts servers; "

@@ -7,7 +7,8 @@ GatewayError
 ├── Unauthorized (401)              missing or wrong API key
 ├── Forbidden (403)
 ├── NotFound (404)
-├── Conflict (409)                  idempotency conflicts
+├── Conflict (409)                  idempotency conflicts, a taken mailbox name
+├── Gone (410)                      a connect link used or expired
 ├── NotReady (503)                  a send cannot be attempted now; one class per reason:
 │   ├── MailboxOnHold               no message can go out until an admin acts
 │   │   ├── NotConnected            no mailbox is connected yet
@@ -87,6 +88,11 @@ class NotFound(GatewayError):
 class Conflict(GatewayError):
     status = 409
     code = "conflict"
+
+
+class Gone(GatewayError):
+    status = 410
+    code = "gone"
 
 
 class NotReady(GatewayError):

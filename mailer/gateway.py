@@ -6,12 +6,18 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from mailer import retention
+from mailer.api_keys import KeyRing
 from mailer.clock import Clock
 from mailer.consent import ConsentFlow
 from mailer.errors import GatewayError, NotConfigured, StateBusy, StateUnavailable
+from mailer.fanout import Fanout
+from mailer.mailbox_admin import MailboxAdmin
+from mailer.mailbox_parts import PartsByMailbox
 from mailer.outbox import Outbox
+from mailer.renewal_sweep import RenewalSweep
 from mailer.send_requests import SendService
 from mailer.settings import Settings
 from mailer.storage.ports import Storage
@@ -28,14 +34,27 @@ class Gateway:
     settings: Settings
     clock: Clock
     storage: Storage
-    transport: Transport
+    parts: PartsByMailbox
     sending: SendService
-    outbox: Outbox
+    keys: KeyRing
+    admin: MailboxAdmin
+    deliveries: Fanout
     tokens: TokenService | None = None
+    sweep: RenewalSweep | None = None
     consent: ConsentFlow | None = None
     # Whether this process's timed work last found the state store unreachable.
     _state_down: bool = field(default=False, repr=False)
     _state_guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def transport(self) -> Transport:
+        """The environment's mailbox's transport."""
+        return self.parts(self.settings.mailbox).transport
+
+    @property
+    def outbox(self) -> Outbox:
+        """The environment's mailbox's outbox."""
+        return self.parts(self.settings.mailbox).outbox
 
     @property
     def open_without_keys(self) -> bool:
@@ -56,18 +75,23 @@ class Gateway:
             self._run("startup", lambda: tokens.startup(self.settings.mailbox))
 
     def deliver(self) -> None:
-        """The delivery loop's heartbeat: send whatever is due, as pacing allows."""
-        self._run("delivery", self.outbox.deliver_due)
+        """The delivery loop's heartbeat: each mailbox with due messages sends them, as its
+        pacing allows, a few mailboxes at a time."""
+        self._run("delivery", self._deliver_due)
+
+    def _deliver_due(self) -> None:
+        for name in self.storage.messages.due_mailboxes(now=self.clock.now()):
+            outbox = self.parts(name).outbox
+            self.deliveries.submit(name, partial(self._run, "delivery", outbox.deliver_due))
 
     def housekeeping(self) -> None:
         """Forget what the retention period no longer keeps."""
         self._run("housekeeping", self._purge)
 
     def tick(self) -> None:
-        """The scheduler's heartbeat; the token service decides whether anything is due."""
-        if self.tokens is not None:
-            tokens = self.tokens
-            self._run("scheduled renewal", lambda: tokens.tick(self.settings.mailbox))
+        """The scheduler's heartbeat: the renewal sweep renews every mailbox found due."""
+        if self.sweep is not None:
+            self._run("renewal sweep", self.sweep.run)
 
     def _purge(self) -> None:
         retention_seconds = self.settings.retention_days * 86400

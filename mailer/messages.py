@@ -145,20 +145,21 @@ def _optional_addresses(body: dict[str, Any], field: str) -> tuple[str, ...]:
     return tuple(str(a) for a in parse_addresses(field, value))
 
 
-def _sender(value: object) -> str | None:
+def parse_sender(value: object, field: str = "from") -> str | None:
+    """One bare sender address (lower case), or None when not given."""
     if value is None:
         return None
     if not isinstance(value, str):
-        raise _fail("from", "invalid_type", "from must be a string")
-    addresses = parse_addresses("from", value)
+        raise _fail(field, "invalid_type", f"{field} must be a string")
+    addresses = parse_addresses(field, value)
     if len(addresses) != 1:
-        raise _fail("from", "invalid_address", "from must be exactly one address")
+        raise _fail(field, "invalid_address", f"{field} must be exactly one address")
     if addresses[0].display_name:
         raise _fail(
-            "from",
+            field,
             "display_name_not_supported",
             "Zoho sends with the display name set for this address in Zoho Mail; "
-            "give the bare address in from",
+            f"give the bare address in {field}",
         )
     return addresses[0].addr_spec.lower()
 
@@ -265,7 +266,7 @@ def parse_send_request(body: object) -> OutgoingMessage:
         to=to,
         cc=cc,
         bcc=bcc,
-        sender=_sender(body.get("from")),
+        sender=parse_sender(body.get("from")),
         subject=subject,
         html=html,
         text=text,

@@ -123,8 +123,11 @@ class Outbox:
 
     # Accepting ---------------------------------------------------------------------------
 
-    def accept(self, message: OutgoingMessage, message_id: str) -> Accepted:
-        """Persist ``message``; deliver it now when pacing allows, else leave it queued.
+    def accept(
+        self, message: OutgoingMessage, message_id: str, *, deliver_now: bool = True
+    ) -> Accepted:
+        """Persist ``message``; deliver it now when pacing allows (and ``deliver_now``), else
+        leave it queued.
 
         Raises only when the message could not be stored: then nothing was accepted.
         """
@@ -132,7 +135,9 @@ class Outbox:
         calls = self._transport.calls_for(message)
         # Only a look here: the permit itself is taken right before the attempt, so that the
         # store's write is not inside the time between permit and call.
-        inline = self._ledger.wait(self._mailbox, calls, self._windows, now=now) == 0.0
+        inline = (
+            deliver_now and self._ledger.wait(self._mailbox, calls, self._windows, now=now) == 0.0
+        )
         stored = self._messages.add(
             message_id,
             self._mailbox,

@@ -17,11 +17,11 @@ from typing import Any
 from mailer.clock import Clock
 from mailer.errors import Conflict, InvalidRequest
 from mailer.logs import fields
+from mailer.mailbox_parts import MailboxParts
 from mailer.messages import parse_send_request
 from mailer.outbox import Accepted, Outbox
 from mailer.storage.ports import IdempotencyStore
 from mailer.storage.records import StoredMessage
-from mailer.transports import Transport
 
 log = logging.getLogger(__name__)
 
@@ -72,25 +72,40 @@ class SendService:
     def __init__(
         self,
         *,
-        transport: Transport,
-        outbox: Outbox,
+        parts: Callable[[str], MailboxParts],
         idempotency: IdempotencyStore,
         clock: Clock,
         render: Renderers,
+        env_mailbox: str = "default",
     ) -> None:
-        self._transport = transport
-        self._outbox = outbox
+        self._parts = parts
         self._idempotency = idempotency
         self._clock = clock
         self._render = render
+        self._env_mailbox = env_mailbox
 
-    def send(self, body: object, *, idempotency_key: str | None, request_id: str) -> Answer:
+    def send(
+        self,
+        body: object,
+        *,
+        idempotency_key: str | None,
+        request_id: str,
+        mailbox: str | None = None,
+        deliver_now: bool = True,
+    ) -> Answer:
+        """Accept ``body`` from ``mailbox`` (the environment's by default); with
+        ``deliver_now=False`` only store it, for a running gateway to deliver."""
+        mailbox = mailbox or self._env_mailbox
+        parts = self._parts(mailbox)
         key = check_idempotency_key(idempotency_key)
         message = parse_send_request(body)
         # Callers learn at once; nothing is accepted that cannot go out.
-        self._transport.admit(message)
+        parts.transport.admit(message)
+        if key is not None and mailbox != self._env_mailbox:
+            # Each mailbox's keys are its own; a key holds no space, so no two names meet.
+            key = f"{mailbox} {key}"
         if key is not None:
-            replay = self._claim(key, body_fingerprint(body))
+            replay = self._claim(parts.outbox, key, body_fingerprint(body))
             if replay is not None:
                 log.info(
                     "send request_id=%s outcome=replayed status=%d",
@@ -101,7 +116,7 @@ class SendService:
                 return replay
         message_id = f"msg_{uuid.uuid4().hex}"
         try:
-            accepted = self._outbox.accept(message, message_id)
+            accepted = parts.outbox.accept(message, message_id, deliver_now=deliver_now)
         except Exception:
             if key is not None:
                 self._idempotency.release(key)  # nothing was accepted
@@ -117,6 +132,7 @@ class SendService:
             message.recipient_count,
             extra=fields(
                 "send",
+                mailbox=mailbox,
                 request_id=request_id,
                 message_id=message_id,
                 outcome=accepted.outcome,
@@ -127,7 +143,7 @@ class SendService:
             self._idempotency.complete(key, answer.status, answer.body)
         return answer
 
-    def _claim(self, key: str, fingerprint: str) -> Answer | None:
+    def _claim(self, outbox: Outbox, key: str, fingerprint: str) -> Answer | None:
         now = self._clock.now()
         record = self._idempotency.claim(
             key,
@@ -152,7 +168,7 @@ class SendService:
             )
         if record.status < 400 and "id" in record.answer:
             # Sent or queued then: the message may have moved on since.
-            stored = self._outbox.get(record.answer["id"])
+            stored = outbox.get(record.answer["id"])
             if stored is not None:
                 return self._render.replayed(stored)
         return Answer(record.status, record.answer, replayed=True)

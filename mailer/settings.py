@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -66,6 +68,9 @@ class Settings:
     # None: long enough for an attempt's four Zoho calls (see ``delivery_lease_seconds``).
     lease_seconds: float | None = None
     mailbox: str = "default"
+    # Fernet keys: the first encrypts, every one decrypts (rotation).
+    encryption_keys: tuple[str, ...] = field(default=(), repr=False)
+    connect_link_hours: float = 72
 
     @property
     def delivery_lease_seconds(self) -> float:
@@ -87,6 +92,7 @@ class Settings:
             self.admin_key,
             self.metrics_key,
             *self.api_keys,
+            *self.encryption_keys,
             db_password(self.db),
         )
         return tuple(v for v in values if v)
@@ -100,6 +106,13 @@ def db_password(location: str) -> str | None:
     if not is_postgres_url(location) or not _parses(location):
         return None
     return urlsplit(location).password
+
+
+def _is_fernet_key(key: str) -> bool:
+    try:
+        return len(base64.urlsafe_b64decode(key.encode())) == 32
+    except (ValueError, binascii.Error):
+        return False
 
 
 def _parses(url: str) -> bool:
@@ -258,7 +271,18 @@ def from_env(environ: Mapping[str, str]) -> Settings:
         max_age_hours=read.number("MAILER_MAX_AGE_HOURS", 24, minimum=0.01),
         retention_days=read.number("MAILER_RETENTION_DAYS", 7, minimum=0.01),
         lease_seconds=read.number("MAILER_LEASE_SECONDS", 0, minimum=1) or None,
+        encryption_keys=tuple(
+            k.strip() for k in (read.text("MAILER_ENCRYPTION_KEY") or "").split(",") if k.strip()
+        ),
+        connect_link_hours=read.number("MAILER_CONNECT_LINK_HOURS", 72, minimum=0.01),
     )
+    if settings.encryption_keys and not all(map(_is_fernet_key, settings.encryption_keys)):
+        # Never echo the value: it is the key.
+        read.problems.append(
+            "MAILER_ENCRYPTION_KEY: each comma-separated key must be a Fernet key (32 bytes, "
+            "url-safe base64); generate one with `python3 -c 'from cryptography.fernet import "
+            "Fernet; print(Fernet.generate_key().decode())'`"
+        )
     if is_postgres_url(settings.db) and not _parses(settings.db):
         # Never echo the value: it may hold the database password.
         source = "MAILER_DB" if environ.get("MAILER_DB", "").strip() else "DATABASE_URL"

@@ -24,6 +24,20 @@ from mailer.zoho.accounts import GrantRefused, Throttled, TokenEndpointError, To
 log = logging.getLogger(__name__)
 
 REAUTH_HINT = "an admin must reconnect the mailbox at /api/email/auth"
+# A spread renewal comes this share of its usual wait at the earliest.
+SPREAD_FLOOR = 0.1
+
+
+def reauth_hint(name: str) -> str:
+    """What to do about a mailbox whose refresh token Zoho refuses."""
+    if name == "default":
+        return REAUTH_HINT
+    return (
+        f"issue a connect link for its owner (POST /api/email/mailboxes/{name}/connect-link, "
+        f"or `flask --app app mailer mailboxes connect-link {name}`)"
+    )
+
+
 CONNECT_HINT = "an admin connects one at /api/email/auth (or sets ZOHO_REFRESH_TOKEN)"
 
 
@@ -32,13 +46,19 @@ def fingerprint(secret: str | None) -> str:
     return "none" if not secret else f"…{secret[-4:]}"
 
 
-def require_usable(mailbox: Mailbox | None) -> Mailbox:
+def require_usable(mailbox: Mailbox | None, name: str = "default") -> Mailbox:
     """The mailbox, if it can be used at all; else the 503 that says what to do."""
     if mailbox is None or mailbox.refresh_token is None:
-        raise NotConnected(f"no Zoho mailbox is connected yet: {CONNECT_HINT}")
+        if name == "default":
+            raise NotConnected(f"no Zoho mailbox is connected yet: {CONNECT_HINT}")
+        raise NotConnected(
+            f"mailbox {name} is not connected yet: its owner opens its connect link "
+            f"(POST /api/email/mailboxes/{name}/connect-link issues one)"
+        )
     if mailbox.needs_reauth:
         raise ReauthorizationRequired(
-            f"Zoho no longer accepts the stored refresh token: {REAUTH_HINT}"
+            f"Zoho no longer accepts the stored refresh token of mailbox {name}: "
+            f"{reauth_hint(name)}"
         )
     return mailbox
 
@@ -59,11 +79,23 @@ class RenewalPolicy:
     # Zoho blocks a refresh token for the rest of a 10-minute window once throttled.
     throttle_pause_seconds: float = 600
 
-    def next_renewal(self, now: float, lifetime_seconds: float) -> float:
-        """The proactive renewal time for a token that just arrived."""
-        if lifetime_seconds > self.lead_seconds:
-            return now + lifetime_seconds - self.lead_seconds
-        return now + lifetime_seconds / 2
+    def next_renewal(
+        self, now: float, lifetime_seconds: float, spread: random.Random | None = None
+    ) -> float:
+        """The proactive renewal time for a token that just arrived.
+
+        With ``spread``, a random share (at least SPREAD_FLOOR) of the usual wait: renewals that
+        a restart or a mass connection bunched together spread over the token's lifetime, and
+        keep that phase afterwards.
+        """
+        wait = (
+            lifetime_seconds - self.lead_seconds
+            if lifetime_seconds > self.lead_seconds
+            else lifetime_seconds / 2
+        )
+        if spread is not None:
+            wait *= spread.uniform(SPREAD_FLOOR, 1.0)
+        return now + wait
 
     def retry_delay(self, failures: int, rng: random.Random) -> float:
         """Seconds before the next try after ``failures`` failures in a row (at least one)."""
@@ -119,16 +151,31 @@ class TokenService:
         if mailbox is not None and mailbox.renewal_due(self._clock.now()):
             self._renew_guarded(name, lambda c, now: c.renewal_due(now))
 
+    def renew_if_due(
+        self, name: str, *, spread: Callable[[Mailbox, float], bool] | None = None
+    ) -> tuple[str, Mailbox] | None:
+        """The renewal sweep's path for a mailbox it claimed: renew if still due (``spread``
+        says whether this renewal's successor is spread); returns the outcome (``renewed``,
+        ``failed``, ``throttled``, ``refused``) and the mailbox as it was, or None when nothing
+        was due."""
+        with self._locks.hold(f"token-{name}"):
+            mailbox = self._mailboxes.get(name)
+            now = self._clock.now()
+            if mailbox is None or not mailbox.renewal_due(now):
+                return None
+            outcome = self._renew(mailbox, spread=spread is not None and spread(mailbox, now))
+            return outcome, mailbox
+
     def access_token(self, name: str) -> str:
         """A usable access token; renews first when less than the buffer is left."""
         return self.credentials(name)[1]
 
     def credentials(self, name: str) -> tuple[Mailbox, str]:
         """The mailbox with a usable access token (one read of the store when fresh)."""
-        mailbox = require_usable(self._mailboxes.get(name))
+        mailbox = require_usable(self._mailboxes.get(name), name)
         now = self._clock.now()
         if self._stale(mailbox, now):
-            mailbox = require_usable(self._renew_guarded(name, self._wants_on_demand))
+            mailbox = require_usable(self._renew_guarded(name, self._wants_on_demand), name)
         return mailbox, self._token_of(mailbox)
 
     def renew_after_rejection(self, name: str, rejected_token: str) -> str:
@@ -138,7 +185,7 @@ class TokenService:
         def wants(c: Mailbox, now: float) -> bool:
             return c.access_token in (None, rejected_token) and not self._backing_off(c, now)
 
-        mailbox = require_usable(self._renew_guarded(name, wants))
+        mailbox = require_usable(self._renew_guarded(name, wants), name)
         return self._token_of(mailbox)
 
     # The guarded renewal ---------------------------------------------------------------
@@ -155,30 +202,32 @@ class TokenService:
             self._renew(mailbox)
             return self._mailboxes.get(name)
 
-    def _renew(self, mailbox: Mailbox) -> None:
+    def _renew(self, mailbox: Mailbox, *, spread: bool = False) -> str:
         """Call Zoho once and record the outcome; the caller holds the locks."""
         assert mailbox.refresh_token is not None
         try:
             grant = self._accounts.refresh(mailbox.accounts_url, mailbox.refresh_token)
         except TokenEndpointError as exc:
-            self._record_failure(mailbox, exc)
-            return
+            return self._record_failure(mailbox, exc)
         now = self._clock.now()
         expires_at = now + grant.expires_in_seconds
-        next_renewal_at = self._policy.next_renewal(now, grant.expires_in_seconds)
+        next_renewal_at = self._policy.next_renewal(
+            now, grant.expires_in_seconds, self._rng if spread else None
+        )
         self._mailboxes.record_renewal(
             mailbox.name, Grant(grant.access_token, expires_at, next_renewal_at), now=now
         )
         metrics.renewal(mailbox.name, "renewed")
         log.info(
-            "renewed access token %s for %s, expires at %s",
+            "renewed access token %s for %s, expires at %s; next renewal at %s",
             fingerprint(grant.access_token),
             mailbox.name,
             utc_iso(expires_at),
+            utc_iso(next_renewal_at),
         )
-        log.info("renewal scheduled for %s", utc_iso(next_renewal_at))
+        return "renewed"
 
-    def _record_failure(self, mailbox: Mailbox, exc: TokenEndpointError) -> None:
+    def _record_failure(self, mailbox: Mailbox, exc: TokenEndpointError) -> str:
         now = self._clock.now()
         failures = mailbox.renewal_failures + 1
         delay = self._policy.retry_delay(failures, self._rng)
@@ -187,26 +236,32 @@ class TokenService:
             delay = max(delay, self._policy.throttle_pause_seconds)
             outcome = "throttled"
             log.warning(
-                "throttled by Zoho's token endpoint; no new try before %s", utc_iso(now + delay)
+                "mailbox %s: throttled by Zoho's token endpoint; no new try before %s",
+                mailbox.name,
+                utc_iso(now + delay),
             )
         elif needs_reauth:
             outcome = f"needs re-authorisation: {exc.reason}"
             if not mailbox.needs_reauth:
                 log.error(
-                    "Zoho no longer accepts the refresh token %s (%s): %s. Sends are refused "
-                    "until then; the gateway retries with back-off in case Zoho erred.",
+                    "mailbox %s needs reconnecting: Zoho no longer accepts the refresh token %s "
+                    "(%s); %s. Its sends are refused and its queued messages wait until then; "
+                    "the gateway retries with back-off in case Zoho erred.",
+                    mailbox.name,
                     fingerprint(mailbox.refresh_token),
                     exc.reason,
-                    REAUTH_HINT,
+                    reauth_hint(mailbox.name),
                 )
-            log.info("needs re-authorisation; retry in %d s", delay)
+            log.info("mailbox %s needs re-authorisation; retry in %d s", mailbox.name, delay)
         else:
             outcome = f"failed: {exc.reason}"
-            log.warning("renewal failed (%s); retry in %d s", exc.reason, delay)
-        metrics.renewal(
-            mailbox.name,
-            "throttled" if isinstance(exc, Throttled) else "refused" if needs_reauth else "failed",
+            log.warning(
+                "mailbox %s: renewal failed (%s); retry in %d s", mailbox.name, exc.reason, delay
+            )
+        short = (
+            "throttled" if isinstance(exc, Throttled) else "refused" if needs_reauth else "failed"
         )
+        metrics.renewal(mailbox.name, short)
         self._mailboxes.record_renewal_failure(
             mailbox.name,
             outcome=outcome,
@@ -215,6 +270,7 @@ class TokenService:
             needs_reauth=needs_reauth,
             now=now,
         )
+        return short
 
     # Rules ------------------------------------------------------------------------------
 

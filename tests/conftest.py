@@ -6,6 +6,7 @@ test client receives are searched for every secret the test configured or the fa
 
 from __future__ import annotations
 
+import base64
 import logging
 import random
 from collections.abc import Callable, Iterator
@@ -203,7 +204,7 @@ def make_app(
     apps: list[Flask] = []
 
     def build(settings: Settings) -> tuple[Flask, FlaskClient]:
-        app = create_app(settings, clock=clock, rng=random.Random(7))
+        app = create_app(settings, clock=clock, rng=random.Random(7), inline=True)
         apps.append(app)
         prepare_state(app)
         app.test_client_class = RecordingClient
@@ -243,6 +244,11 @@ def servers(secret_guard: SecretGuard) -> Iterator[list[Any]]:
     for server in started:
         server.stop()
         secret_guard.records.extend(server.log().splitlines())
+
+
+def admin_header(password: str = ADMIN_KEY) -> dict[str, str]:
+    """HTTP Basic with any user name and the admin key."""
+    return {"Authorization": "Basic " + base64.b64encode(f"admin:{password}".encode()).decode()}
 
 
 def auth_header(key: str = API_KEY) -> dict[str, str]:

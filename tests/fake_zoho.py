@@ -48,6 +48,18 @@ PRIMARY = "rebecca@zylker.com"
 ALIAS = "support@zylker.com"
 
 
+@dataclass
+class FakeAccount:
+    """One Zoho user's mailbox: its id, address, send-as list; each refresh token has one."""
+
+    account_id: str
+    primary: str
+    send_as: list[str]
+    outgoing_blocked: bool = False
+    mail_down: bool = False  # its Mail API calls answer 500 while set
+    sent: list[dict[str, Any]] = field(default_factory=list)
+
+
 class KeepAliveHandler(WSGIRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -100,8 +112,16 @@ class FakeZoho:
         self.mail_delay_seconds = 0.0
         self.mail_down = False  # every Mail API call answers 500 while set
         self.deny_consent = False
+        # The address of the Zoho user who consents next (a user of its own); None: the default.
+        self.consent_as: str | None = None
         self.send_as = [PRIMARY, ALIAS]
+        # Per refresh token: failures to answer with first, seconds to stall every answer.
+        self.token_failures_for: dict[str, deque[str]] = {}
+        self.token_delay_for: dict[str, float] = {}
         # State
+        self.default_account = FakeAccount(ACCOUNT_ID, PRIMARY, self.send_as)
+        self.accounts: dict[str, FakeAccount] = {}  # refresh token -> its own account
+        self._account_ids = itertools.count(2560636000000009000)
         self.codes: dict[str, tuple[float, str, bool]] = {}
         self.refresh_tokens: set[str] = set()
         self.revoked: set[str] = set()
@@ -144,6 +164,21 @@ class FakeZoho:
             self.refresh_tokens.add(token)
             self.all_tokens.append(token)
         return token
+
+    def add_account(self, address: str, send_as: list[str] | None = None) -> str:
+        """A Zoho user of its own (account id, address, send-as list); returns a refresh
+        token for it."""
+        token = self.issue_refresh_token()
+        account = FakeAccount(str(next(self._account_ids)), address, send_as or [address])
+        with self.lock:
+            self.accounts[token] = account
+        return token
+
+    def account_for(self, refresh_token: str) -> FakeAccount:
+        return self.accounts.get(refresh_token, self.default_account)
+
+    def refresh_calls_for(self, refresh_token: str) -> list[Call]:
+        return [c for c in self.refresh_calls() if c.form.get("refresh_token") == refresh_token]
 
     def revoke(self, refresh_token: str) -> None:
         with self.lock:
@@ -215,9 +250,15 @@ class FakeZoho:
         def token() -> Response:
             form = {**request.args.to_dict(), **request.form.to_dict()}
             now = fake.clock.now()
+            own = fake.token_failures_for.get(form.get("refresh_token", ""))
+            delay = fake.token_delay_for.get(form.get("refresh_token", ""), 0.0)
             with fake.lock:
                 fake.token_calls.append(Call(now, "POST", request.path, form))
                 failure = fake.token_failures.popleft() if fake.token_failures else None
+                if failure is None and own:
+                    failure = own.popleft()
+            if delay:
+                time.sleep(delay)
             if failure == "timeout":
                 time.sleep(fake.slow_seconds)
                 return token_json({"error": "too late"}, 504)
@@ -240,6 +281,18 @@ class FakeZoho:
                 return refresh(form, now)
             return token_json({"error": "unsupported_grant_type"})
 
+        @app.post("/oauth/v2/token/revoke")
+        def revoke_token() -> Response:
+            token = request.args.get("token") or request.form.get("token", "")
+            now = fake.clock.now()
+            with fake.lock:
+                fake.token_calls.append(Call(now, "POST", request.path, {"token": token}))
+                known = token in fake.refresh_tokens and token not in fake.revoked
+            if not known:
+                return token_json({"status": "failure", "error": "invalid_token"}, 400)
+            fake.revoke(token)
+            return token_json({"status": "success"})
+
         def exchange(form: dict[str, str], now: float) -> Response:
             with fake.lock:
                 entry = fake.codes.get(form.get("code", ""))
@@ -248,7 +301,10 @@ class FakeZoho:
                 if form.get("redirect_uri") != entry[1]:
                     return token_json({"error": "invalid_redirect_uri"})
                 fake.codes[form["code"]] = (entry[0], entry[1], True)
-            refresh_token = fake.issue_refresh_token()
+            if fake.consent_as is not None:
+                refresh_token = fake.add_account(fake.consent_as)
+            else:
+                refresh_token = fake.issue_refresh_token()
             fake.exchanged.add(refresh_token)
             body = mint(refresh_token, now)
             body["refresh_token"] = refresh_token
@@ -301,7 +357,12 @@ class FakeZoho:
                 or entry[1] <= fake.clock.now()
             ):
                 return mail_error(401, "INVALID_OAUTHTOKEN", "Invalid Access")
+            request.environ["fake.account"] = fake.account_for(entry[0])
             return None
+
+        def account() -> FakeAccount:
+            found: FakeAccount = request.environ["fake.account"]
+            return found
 
         def record() -> Call:
             call = Call(
@@ -323,7 +384,7 @@ class FakeZoho:
                 time.sleep(fake.mail_delay_seconds)
             with fake.lock:
                 failure = fake.mail_failures.popleft() if fake.mail_failures else None
-            if fake.mail_down:
+            if fake.mail_down or account().mail_down:
                 failure = "500"
             if failure is None:
                 return None
@@ -346,21 +407,24 @@ class FakeZoho:
             denied = authorised() or mail_failure()
             if denied:
                 return denied
+            user = account()
             details = [
                 {"sendMailId": str(i), "fromAddress": a, "displayName": "Rebecca", "status": True}
-                for i, a in enumerate(fake.send_as)
+                for i, a in enumerate(user.send_as)
             ]
             return envelope(
                 200,
                 [
                     {
-                        "accountId": ACCOUNT_ID,
+                        "accountId": user.account_id,
                         "accountName": "zylker",
-                        "primaryEmailAddress": PRIMARY,
-                        "mailboxAddress": PRIMARY,
+                        "primaryEmailAddress": user.primary,
+                        "mailboxAddress": user.primary,
                         "type": "ZOHO_ACCOUNT",
-                        "emailAddress": [{"mailId": PRIMARY, "isPrimary": True}],
+                        "emailAddress": [{"mailId": user.primary, "isPrimary": True}],
                         "sendMailDetails": details,
+                        "incomingBlocked": False,
+                        "outgoingBlocked": user.outgoing_blocked,
                     }
                 ],
             )
@@ -400,11 +464,12 @@ class FakeZoho:
                 return mail_error(404, "EXTRA_KEY_FOUND_IN_JSON")
             if not body.get("fromAddress") or not body.get("toAddress"):
                 return mail_error(400, "LESS_THAN_MIN_OCCURANCE")
-            if body["fromAddress"] not in fake.send_as:
+            if body["fromAddress"] not in account().send_as:
                 return mail_error(400, "INVALID_FROM_ADDRESS")
             message_id = str(next(fake._ids))
             with fake.lock:
                 fake.sent.append(body)
+                account().sent.append(body)
             return envelope(
                 200,
                 {
@@ -420,7 +485,7 @@ class FakeZoho:
         def check_account(account_id: str) -> Response | None:
             if not account_id.isdigit():
                 return mail_error(400, "PATTERN_NOT_MATCHED")
-            if account_id != ACCOUNT_ID:
+            if account_id != account().account_id:
                 return mail_error(404, "URL_RULE_NOT_CONFIGURED")
             return None
 

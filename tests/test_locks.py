@@ -15,11 +15,12 @@ from mailer.errors import LockTimeout
 from mailer.storage.locks import FileLocks
 
 HOLDER = """
-import sys, time, filelock
-lock = filelock.FileLock(sys.argv[1])
-lock.acquire()
-print("held", flush=True)
-time.sleep(60)
+import sys, time
+from pathlib import Path
+from mailer.storage.locks import FileLocks
+with FileLocks(Path(sys.argv[1]), "db", 5.0).hold("token-default"):
+    print("held", flush=True)
+    time.sleep(60)
 """
 
 
@@ -34,7 +35,7 @@ def hold_in_another_process(path: Path) -> subprocess.Popen[str]:
 
 def test_a_holder_killed_with_sigkill_releases_the_lock_at_once(tmp_path: Path) -> None:
     locks = FileLocks(tmp_path, "db", timeout_seconds=5.0)
-    holder = hold_in_another_process(tmp_path / "db.token-default.lock")
+    holder = hold_in_another_process(tmp_path)
     os.kill(holder.pid, signal.SIGKILL)
     holder.wait()
     assert holder.stdout is not None
@@ -47,7 +48,7 @@ def test_a_holder_killed_with_sigkill_releases_the_lock_at_once(tmp_path: Path) 
 
 def test_a_hung_holder_blocks_others_no_longer_than_the_timeout(tmp_path: Path) -> None:
     locks = FileLocks(tmp_path, "db", timeout_seconds=0.3)
-    holder = hold_in_another_process(tmp_path / "db.token-default.lock")
+    holder = hold_in_another_process(tmp_path)
     try:
         with pytest.raises(LockTimeout), locks.hold("token-default"):
             pass

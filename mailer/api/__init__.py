@@ -11,7 +11,7 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from mailer import metrics
-from mailer.api import answers, ops, pages
+from mailer.api import admin, answers, ops, pages
 from mailer.api.incoming import gateway
 from mailer.api.views import bp
 from mailer.errors import GatewayError, NotReady, PayloadTooLarge, Unauthorized
@@ -97,6 +97,7 @@ def _unexpected(exc: Exception) -> Response:
 def register(app: Flask) -> None:
     """Attach the blueprint and the JSON error handling to ``app``."""
     app.register_blueprint(bp)
+    app.register_blueprint(admin.bp)
     app.register_blueprint(ops.bp)
     app.before_request(_assign_request_id)
     app.after_request(_echo_request_id)

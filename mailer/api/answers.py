@@ -6,6 +6,7 @@ from typing import Any
 
 from mailer.clock import utc_iso
 from mailer.errors import GatewayError, NotReady
+from mailer.mailbox_admin import ConnectLinkIssued, MailboxView
 from mailer.outbox import Accepted, OutboxStats
 from mailer.send_requests import Answer
 from mailer.storage.records import StoredMessage
@@ -93,10 +94,14 @@ def message(stored: StoredMessage) -> dict[str, Any]:
     }
 
 
-def status(readiness: Readiness, stats: OutboxStats | None) -> dict[str, Any]:
-    """``GET /api/email/status``: ready and why; details and the queue for a key holder."""
+def status(
+    readiness: Readiness, stats: OutboxStats | None, mailbox: str | None = None
+) -> dict[str, Any]:
+    """``GET /api/email/status``: ready and why; the key's mailbox, its details and its queue
+    for a key holder."""
     body: dict[str, Any] = {"ready": readiness.ready, "reason": readiness.reason}
     if stats is not None:
+        body["mailbox_name"] = mailbox
         body.update(readiness.details)
         body.update(
             queue_depth=stats.queue_depth,
@@ -109,3 +114,26 @@ def status(readiness: Readiness, stats: OutboxStats | None) -> dict[str, Any]:
 def state_trouble(error: NotReady, **flags: bool) -> dict[str, Any]:
     """Status or health while the state store does not answer: the flag, and why."""
     return {**flags, "reason": error.message, **error_body(error)}
+
+
+def mailbox(view: MailboxView) -> dict[str, Any]:
+    """A mailbox as the admin API shows it; never a token."""
+    m = view.mailbox
+    return {
+        "name": m.name,
+        "status": m.status,
+        "address": m.primary_address,
+        "from_address": m.from_address,
+        "send_as": list(m.send_as),
+        "outgoing_blocked": m.outgoing_blocked,
+        "accounts_server": m.accounts_url,
+        "token_expires_at": utc_iso(m.access_expires_at),
+        "next_renewal_at": utc_iso(m.next_renewal_at) if m.refresh_token else None,
+        "last_renewal": {"outcome": m.last_renewal_outcome, "at": utc_iso(m.last_renewal_at)},
+        "queue_depth": view.queue_depth,
+        "paused_until": utc_iso(view.paused_until),
+    }
+
+
+def connect_link(link: ConnectLinkIssued) -> dict[str, Any]:
+    return {"connect_url": link.url, "expires_at": utc_iso(link.expires_at)}

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 from typing import Any, NoReturn
 
 from flask import current_app, request
 
+from mailer.api_keys import key_matches
 from mailer.errors import Forbidden, InvalidRequest, Unauthorized, UnsupportedMediaType
 from mailer.gateway import Gateway
 
@@ -16,35 +16,32 @@ def gateway() -> Gateway:
     return current_app.extensions["mailer"]  # type: ignore[no-any-return]
 
 
-def key_matches(candidate: str, keys: tuple[str, ...]) -> bool:
-    """Compare against every key in constant time, so that timing tells nothing."""
-    matched = False
-    for key in keys:
-        matched |= hmac.compare_digest(candidate.encode(), key.encode())
-    return matched
-
-
 def bearer() -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-def has_api_key() -> bool:
-    """Whether the request carries one of the configured keys (or none are needed)."""
-    keys = gateway().settings.api_keys
-    if not keys:
-        return gateway().open_without_keys
+def caller_mailbox() -> str | None:
+    """The mailbox the request's key belongs to; the environment's for anyone on a dry run
+    with no keys configured; else None."""
     candidate = bearer()
-    return candidate is not None and key_matches(candidate, keys)
+    mailbox = gateway().keys.mailbox_for(candidate)
+    if mailbox is None and gateway().open_without_keys:
+        return gateway().settings.mailbox
+    return mailbox
 
 
-def require_api_key() -> None:
-    if not has_api_key():
+def require_api_key() -> str:
+    """The caller's mailbox; 401 without a valid key."""
+    mailbox = caller_mailbox()
+    if mailbox is None:
         raise Unauthorized(
-            "send `Authorization: Bearer <key>` with one of the keys in MAILER_API_KEYS",
+            "send `Authorization: Bearer <key>` with one of the keys in MAILER_API_KEYS, or a "
+            "key issued for your mailbox",
             code="unauthorized",
         )
+    return mailbox
 
 
 def require_admin() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mailer.api import openapi_mailboxes
 from mailer.messages import MAX_ATTACHMENTS, MAX_RECIPIENTS, MAX_SUBJECT_CHARS
 from mailer.send_requests import MAX_IDEMPOTENCY_KEY_CHARS
 
@@ -185,7 +186,7 @@ def document() -> dict[str, Any]:
             'keeps the OAuth token valid. Every error is `{"error": {code, message, field?}}`.',
         },
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **openapi_mailboxes.SCHEMAS},
             "securitySchemes": {
                 "apiKey": {"type": "http", "scheme": "bearer", "description": "MAILER_API_KEYS"},
                 "admin": {"type": "http", "scheme": "basic", "description": "MAILER_ADMIN_KEY"},
@@ -297,10 +298,20 @@ def document() -> dict[str, Any]:
                 "get": {
                     "summary": "Start Zoho's consent flow (first-time setup)",
                     "security": [{"admin": []}],
+                    "parameters": [
+                        {
+                            "name": "mailbox",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "default": "default"},
+                        }
+                    ],
                     "responses": {
                         "302": {"description": "To Zoho's consent page, with a single-use state."},
+                        "400": _error("Not a mailbox name."),
                         "401": _error("Admin sign-in needed."),
                         "403": _error("Setup disabled: MAILER_ADMIN_KEY is not set."),
+                        "404": _error("No such mailbox."),
                         "503": _error("The zoho transport is not configured."),
                     },
                 }
@@ -335,5 +346,6 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            **openapi_mailboxes.PATHS,
         },
     }

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from flask import Blueprint, Response
 
 from mailer import metrics
-from mailer.api.incoming import bearer, gateway, key_matches
+from mailer.api.incoming import bearer, gateway
+from mailer.api_keys import key_matches
 from mailer.errors import StateBusy, StateUnavailable, Unauthorized
 from mailer.gateway import Gateway
 

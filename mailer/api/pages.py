@@ -31,18 +31,25 @@ def _page(title: str, body: str, status: int) -> Response:
 
 
 def connected(outcome: Connected) -> Response:
-    """The callback's success page: the mailbox, and the refresh token shown this once."""
+    """The callback's success page: the mailbox, and (for the environment's mailbox connected
+    by the admin) the refresh token shown this once."""
     address = html.escape(outcome.account.primary_address)
-    env = "\n".join(html.escape(line) for line in outcome.env_lines)
     body = f"""<h1>Connected: {address}</h1>
-<p>The gateway now sends from <strong>{address}</strong>
-(Zoho account {html.escape(outcome.account.account_id)}), through
+<p>Mailbox <strong>{html.escape(outcome.mailbox)}</strong> of the gateway now sends from
+<strong>{address}</strong> (Zoho account {html.escape(outcome.account.account_id)}), through
 {html.escape(outcome.mail_api_url)}. Every worker uses it at once; no restart is needed.</p>
-<p>Allowed senders: {html.escape(", ".join(outcome.account.send_as))}</p>
+<p>Allowed senders: {html.escape(", ".join(outcome.account.send_as))}</p>"""
+    if outcome.env_lines:
+        env = "\n".join(html.escape(line) for line in outcome.env_lines)
+        body += f"""
 <h2>The refresh token, shown this once</h2>
 <p>The gateway has stored it. If your deployment keeps no disk between restarts, put these
 lines in its environment (or <code>.env</code>) now; this page will not show them again.</p>
 <pre style="background:#f4f4f4; padding:1rem; white-space:pre-wrap; word-break:break-all">{env}</pre>"""
+    else:
+        body += """
+<p>The gateway keeps the connection and renews its access on its own; there is nothing to
+copy. You can close this page.</p>"""
     return _page("Zoho mailbox connected", body, 200)
 
 

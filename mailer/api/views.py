@@ -9,9 +9,16 @@ from flask import Blueprint, Response, g, jsonify, redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from mailer.api import answers, openapi, pages
-from mailer.api.incoming import gateway, has_api_key, read_json, require_admin, require_api_key
+from mailer.api.incoming import (
+    caller_mailbox,
+    gateway,
+    read_json,
+    require_admin,
+    require_api_key,
+)
 from mailer.consent import AlreadyConnected
 from mailer.errors import NotFound, StateBusy, StateUnavailable
+from mailer.mailbox_admin import check_name
 
 log = logging.getLogger(__name__)
 
@@ -23,20 +30,39 @@ CONSENT_COOKIE = "mailer_consent"
 @bp.get("/auth")
 def auth() -> BaseResponse:
     require_admin()
+    mailbox = check_name(request.args.get("mailbox", gateway().settings.mailbox), "mailbox")
+    gateway().admin.get(mailbox)  # 404 for a mailbox that does not exist
+    return _hop() or _consent(mailbox, via_link=False)
+
+
+@bp.get("/connect/<secret>")
+def connect(secret: str) -> BaseResponse:
+    """A connect link: no password; the link itself is the permission, once."""
+    g.html_errors = True
+    return _hop() or _consent(gateway().admin.open_link(secret), via_link=True)
+
+
+def _hop() -> BaseResponse | None:
+    """The flow's cookie must be set on the host Zoho sends the browser back to (cookies know
+    hosts, not ports): continue there first; one hop at most, in case a proxy rewrites it."""
     redirect_to = urlsplit(gateway().settings.zoho_redirect_uri)
-    if request.host.split(":")[0].lower() != (redirect_to.hostname or "") and not request.args.get(
+    if request.host.split(":")[0].lower() == (redirect_to.hostname or "") or request.args.get(
         "hop"
     ):
-        # The flow's cookie must be set on the host Zoho sends the browser back to (cookies
-        # know hosts, not ports); one hop at most, in case a proxy rewrites the host.
-        target = f"{redirect_to.scheme}://{redirect_to.netloc}{request.path}"
-        log.info(
-            "consent flow opened at %s; continuing at %s, the host of ZOHO_REDIRECT_URI",
-            request.host,
-            redirect_to.netloc,
-        )
-        return redirect(f"{target}?{urlencode({**request.args, 'hop': '1'})}", code=302)
-    start = gateway().consent_flow().start()
+        return None
+    target = f"{redirect_to.scheme}://{redirect_to.netloc}{request.path}"
+    log.info(
+        "consent flow opened at %s; continuing at %s, the host of ZOHO_REDIRECT_URI",
+        request.host,
+        redirect_to.netloc,
+    )
+    response = redirect(f"{target}?{urlencode({**request.args, 'hop': '1'})}", code=302)
+    response.headers.update(pages.PAGE_HEADERS)
+    return response
+
+
+def _consent(mailbox: str, *, via_link: bool) -> BaseResponse:
+    start = gateway().consent_flow().start(mailbox, via_link=via_link)
     response = redirect(start.url, code=302)
     response.set_cookie(
         CONSENT_COOKIE,
@@ -45,7 +71,7 @@ def auth() -> BaseResponse:
         path="/api/email",
         httponly=True,
         samesite="Lax",
-        secure=redirect_to.scheme == "https",
+        secure=urlsplit(gateway().settings.zoho_redirect_uri).scheme == "https",
     )
     response.headers.update(pages.PAGE_HEADERS)
     return response
@@ -68,11 +94,12 @@ def callback() -> Response:
 
 @bp.post("/send")
 def send() -> tuple[Response, int]:
-    require_api_key()
+    mailbox = require_api_key()
     answer = gateway().sending.send(
         read_json(),
         idempotency_key=request.headers.get("Idempotency-Key"),
         request_id=g.request_id,
+        mailbox=mailbox,
     )
     response = jsonify(answer.body)
     if answer.replayed:
@@ -87,8 +114,8 @@ def openapi_document() -> Response:
 
 @bp.get("/messages/<message_id>")
 def message(message_id: str) -> Response:
-    require_api_key()
-    stored = gateway().outbox.get(message_id)
+    mailbox = require_api_key()
+    stored = gateway().parts(mailbox).outbox.get(message_id)
     if stored is None:
         raise NotFound(
             f"no message {message_id[:80]!r} (unknown, or purged after retention)",
@@ -101,11 +128,14 @@ def message(message_id: str) -> Response:
 def status() -> tuple[Response, int]:
     """Readiness: 200 when a send would be attempted now."""
     try:
-        readiness = gateway().transport.readiness()
-        stats = gateway().outbox.stats() if has_api_key() else None
+        mailbox = caller_mailbox()
+        parts = gateway().parts(mailbox or gateway().settings.mailbox)
+        readiness = parts.transport.readiness()
+        stats = parts.outbox.stats() if mailbox is not None else None
     except (StateUnavailable, StateBusy) as exc:
         return jsonify(answers.state_trouble(exc, ready=False)), 503
-    return jsonify(answers.status(readiness, stats)), 200 if readiness.ready else 503
+    body = answers.status(readiness, stats, mailbox)
+    return jsonify(body), 200 if readiness.ready else 503
 
 
 @bp.get("/health")

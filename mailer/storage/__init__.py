@@ -8,14 +8,20 @@ from __future__ import annotations
 
 from mailer.settings import is_postgres_url
 from mailer.storage.ports import Storage
+from mailer.storage.sealing import Sealer
 
 
-def open_storage(location: str, *, timeout_seconds: float = 3.0) -> Storage:
-    """The engine for ``location``; nothing is connected or created until first use."""
+def open_storage(
+    location: str, *, timeout_seconds: float = 3.0, encryption_keys: tuple[str, ...] = ()
+) -> Storage:
+    """The engine for ``location``; nothing is connected or created until first use.
+
+    With ``encryption_keys`` (Fernet), tokens are stored encrypted."""
+    sealer = Sealer(encryption_keys)
     if is_postgres_url(location):
         from mailer.storage.postgres import PostgresStorage
 
-        return PostgresStorage(location, timeout_seconds=timeout_seconds)
+        return PostgresStorage(location, timeout_seconds=timeout_seconds, sealer=sealer)
     from mailer.storage.sqlite import SqliteStorage
 
-    return SqliteStorage(location)
+    return SqliteStorage(location, sealer=sealer)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from mailer.retention import Cutoffs
 from mailer.storage.database import Database
+from mailer.storage.sealing import Sealer
+from mailer.storage.tables.api_keys import ApiKeyTable
+from mailer.storage.tables.connect_links import ConnectLinkTable
 from mailer.storage.tables.idempotency import IdempotencyTable
 from mailer.storage.tables.ledger import LedgerTable
 from mailer.storage.tables.mailboxes import MailboxTable
@@ -14,9 +17,11 @@ from mailer.storage.tables.oauth_states import OAuthStateTable
 class Tables:
     """The aggregates of one database; an engine's Storage inherits them."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, sealer: Sealer) -> None:
         self._database = db
-        self.mailboxes = MailboxTable(db)
+        self.mailboxes = MailboxTable(db, sealer)
+        self.api_keys = ApiKeyTable(db)
+        self.connect_links = ConnectLinkTable(db)
         self.idempotency = IdempotencyTable(db)
         self.messages = MessageTable(db)
         self.ledger = LedgerTable(db)
@@ -32,6 +37,10 @@ class Tables:
             tx.execute("DELETE FROM idempotency WHERE expires_at <= ?", (cutoffs.now,))
             tx.execute(
                 "DELETE FROM oauth_states WHERE expires_at < ?",
+                (cutoffs.oauth_states_expired_before,),
+            )
+            tx.execute(
+                "DELETE FROM connect_links WHERE expires_at < ?",
                 (cutoffs.oauth_states_expired_before,),
             )
         return deleted

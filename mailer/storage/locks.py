@@ -6,14 +6,18 @@ The in-process lock comes first so that one process holds at most one cross-proc
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-import filelock
-
 from mailer.errors import LockTimeout
+
+# How often a process waiting for another's lock looks again.
+POLL_SECONDS = 0.01
 
 
 class ThreadLocks:
@@ -40,7 +44,8 @@ class FileLocks:
     """Locks by name across the processes of one host: an flock on a file beside the database.
 
     An OS lock: a process killed while holding it releases it at once, and a live holder keeps
-    it at most for one upstream call, which has a timeout.
+    it at most for one upstream call, which has a timeout. (Plain fcntl: the renewal sweep takes
+    one per mailbox renewal, so it must cost little.)
     """
 
     def __init__(self, directory: Path, prefix: str, timeout_seconds: float) -> None:
@@ -55,14 +60,25 @@ class FileLocks:
     def _hold(self, name: str) -> Iterator[None]:
         with self._threads.hold(name):
             path = self._directory / f"{self._prefix}.{name}.lock"
-            file_lock = filelock.FileLock(path, timeout=self._threads.timeout_seconds, mode=0o600)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
-                file_lock.acquire()
-            except filelock.Timeout as exc:
-                raise LockTimeout(
-                    f"another worker has held {name} for too long; try again"
-                ) from exc
-            try:
-                yield
+                self._acquire(fd, name)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
             finally:
-                file_lock.release()
+                os.close(fd)
+
+    def _acquire(self, fd: int, name: str) -> None:
+        deadline = time.monotonic() + self._threads.timeout_seconds
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LockTimeout(
+                        f"another worker has held {name} for too long; try again"
+                    ) from None
+                time.sleep(POLL_SECONDS)

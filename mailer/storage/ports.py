@@ -14,6 +14,7 @@ from mailer.pacing import Window
 from mailer.retention import Cutoffs
 from mailer.storage.records import (
     Account,
+    ConnectLink,
     Grant,
     IdempotencyRecord,
     Mailbox,
@@ -29,6 +30,33 @@ class MailboxStore(Protocol):
     """Mailbox connections and their tokens."""
 
     def get(self, name: str) -> Mailbox | None: ...
+
+    def all(self) -> list[Mailbox]: ...
+
+    def create(
+        self,
+        name: str,
+        *,
+        accounts_url: str,
+        mail_api_url: str,
+        from_address: str | None,
+        refresh_token: str | None,
+        now: float,
+    ) -> bool:
+        """A new mailbox, connected when a refresh token is given; False when the name is taken."""
+
+    def delete(self, name: str) -> Mailbox | None:
+        """Remove a mailbox with its keys and links; returns what it was, or None."""
+
+    def claim_due(self, *, now: float, claimed_until: float, limit: int) -> list[str]:
+        """Claim mailboxes whose renewal is due, so that no other worker or host renews them
+        until ``claimed_until`` or until their outcome is recorded."""
+
+    def release_claim(self, name: str) -> None: ...
+
+    def reseal(self) -> int:
+        """Seal every token stored plain or with an older key (SealError when one does not
+        open); returns how many mailboxes changed."""
 
     def seed(
         self,
@@ -53,8 +81,9 @@ class MailboxStore(Protocol):
         account: Account,
         grant: Grant,
         now: float,
-    ) -> None:
-        """Store a connection made through the consent flow, replacing any earlier one."""
+    ) -> str | None:
+        """Store a connection made through the consent flow, replacing any earlier one; returns
+        the refresh token it replaced (to revoke), if another."""
 
     def record_renewal(self, name: str, grant: Grant, *, now: float) -> None: ...
 
@@ -137,6 +166,12 @@ class MessageQueue(Protocol):
 
     def stats(self, mailbox: str) -> QueueStats: ...
 
+    def due_mailboxes(self, *, now: float) -> list[str]:
+        """The mailboxes that have a message due now."""
+
+    def fail_waiting(self, mailbox: str, *, code: str, error: str, now: float) -> list[str]:
+        """Fail every message of ``mailbox`` that is not in a live attempt; returns their ids."""
+
 
 class CallLedger(Protocol):
     """The calls made to Zoho Mail per mailbox (for pacing) and the pauses after throttling."""
@@ -160,13 +195,41 @@ class CallLedger(Protocol):
 class OAuthStateStore(Protocol):
     """Consent flows in progress."""
 
-    def add(self, state_hash: str, browser_hash: str, expires_at: float, now: float) -> None: ...
+    def add(
+        self,
+        state_hash: str,
+        browser_hash: str,
+        expires_at: float,
+        now: float,
+        *,
+        mailbox: str = "default",
+        via_link: bool = False,
+    ) -> None: ...
 
     def take(self, state_hash: str, browser_hash: str, now: float) -> OAuthState | None:
         """Look a state up and, when it belongs to this browser, mark it used (once)."""
 
     def mark_connected(self, state_hash: str, address: str) -> None:
         """The flow of this state connected ``address``."""
+
+
+class ApiKeyStore(Protocol):
+    """Mailboxes' API keys, by the SHA-256 digest of the key."""
+
+    def add(self, key_id: str, mailbox: str, key_hash: str, *, now: float) -> None: ...
+
+    def mailbox_for(self, key_hash: str) -> str | None: ...
+
+    def delete(self, key_id: str, mailbox: str | None = None) -> bool: ...
+
+
+class ConnectLinkStore(Protocol):
+    """Single-use connect links, by the SHA-256 digest of the link's secret."""
+
+    def add(self, token_hash: str, mailbox: str, *, expires_at: float) -> None: ...
+
+    def take(self, token_hash: str, *, now: float) -> ConnectLink | None:
+        """Look a link up and, when unused and unexpired, mark it used (once)."""
 
 
 class SingleFlight(Protocol):
@@ -192,6 +255,12 @@ class Storage(Protocol):
 
     @property
     def oauth_states(self) -> OAuthStateStore: ...
+
+    @property
+    def api_keys(self) -> ApiKeyStore: ...
+
+    @property
+    def connect_links(self) -> ConnectLinkStore: ...
 
     @property
     def locks(self) -> SingleFlight: ...

@@ -26,6 +26,7 @@ from mailer.storage.common import Tables
 from mailer.storage.database import Row
 from mailer.storage.locks import ThreadLocks
 from mailer.storage.migrate import apply_migrations
+from mailer.storage.sealing import Sealer
 
 log = logging.getLogger(__name__)
 
@@ -231,10 +232,15 @@ class PostgresStorage(Tables):
     engine = "postgresql"
 
     def __init__(
-        self, url: str, *, timeout_seconds: float = 3.0, lock_timeout_seconds: float = 20.0
+        self,
+        url: str,
+        *,
+        timeout_seconds: float = 3.0,
+        lock_timeout_seconds: float = 20.0,
+        sealer: Sealer | None = None,
     ) -> None:
         self.database = PostgresDatabase(url, timeout_seconds=timeout_seconds)
-        super().__init__(self.database)
+        super().__init__(self.database, sealer or Sealer())
         self.locks = AdvisoryLocks(self.database, lock_timeout_seconds)
 
     def describe(self) -> str:

@@ -13,6 +13,8 @@ class Account:
     account_id: str
     primary_address: str
     send_as: tuple[str, ...]
+    # Zoho blocks an account's outgoing mail after abuse detection, for days.
+    outgoing_blocked: bool = False
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,17 @@ class Mailbox:
     last_renewal_at: float | None
     last_renewal_outcome: str | None
     needs_reauth: bool
+    from_address: str | None = None
+    outgoing_blocked: bool = False
+    created_at: float | None = None
+
+    @property
+    def status(self) -> str:
+        """``connected``, ``needs_reconnect`` (Zoho refused its refresh token) or
+        ``not_connected`` (waiting for its connect link)."""
+        if self.refresh_token is None:
+            return "not_connected"
+        return "needs_reconnect" if self.needs_reauth else "connected"
 
     def seconds_left(self, now: float) -> float:
         """Lifetime left of the access token; 0 when there is none."""
@@ -51,7 +64,7 @@ class Mailbox:
     def account(self) -> Account | None:
         if self.account_id is None or self.primary_address is None:
             return None
-        return Account(self.account_id, self.primary_address, self.send_as)
+        return Account(self.account_id, self.primary_address, self.send_as, self.outgoing_blocked)
 
 
 @dataclass(frozen=True)
@@ -132,3 +145,14 @@ class OAuthState:
     expires_at: float
     used_at: float | None
     connected_address: str | None = None
+    mailbox: str = "default"
+    via_link: bool = False
+
+
+@dataclass(frozen=True)
+class ConnectLink:
+    """A single-use link that starts Zoho's consent for one mailbox, as its holder opens it."""
+
+    mailbox: str
+    expires_at: float
+    used_at: float | None

@@ -16,6 +16,7 @@ from mailer.storage.common import Tables
 from mailer.storage.database import Row
 from mailer.storage.locks import FileLocks
 from mailer.storage.migrate import apply_migrations
+from mailer.storage.sealing import Sealer
 
 log = logging.getLogger(__name__)
 
@@ -179,10 +180,11 @@ class SqliteStorage(Tables):
         *,
         busy_timeout_seconds: float = BUSY_TIMEOUT_SECONDS,
         lock_timeout_seconds: float = 20.0,
+        sealer: Sealer | None = None,
     ) -> None:
         self.path = Path(path).absolute()
         self.database = SqliteDatabase(self.path, busy_timeout_seconds)
-        super().__init__(self.database)
+        super().__init__(self.database, sealer or Sealer())
         self.locks = FileLocks(self.path.parent, self.path.name, lock_timeout_seconds)
 
     def describe(self) -> str:

@@ -45,5 +45,8 @@ class Transport(Protocol):
         """Refuse a message before it is accepted: the hold reason (503), or a sender the
         mailbox is known not to allow (400)."""
 
+    def look_up_account(self) -> None:
+        """Read the mailbox's account (address, send-as list) from upstream now, if it has one."""
+
     def calls_for(self, message: OutgoingMessage) -> int:
         """How many paced upstream calls one attempt at ``message`` makes."""

@@ -81,6 +81,9 @@ class DryRunTransport:
     def admit(self, message: OutgoingMessage) -> None:
         """The dry run takes every message, from any sender."""
 
+    def look_up_account(self) -> None:
+        """The dry run has no upstream account."""
+
     def calls_for(self, message: OutgoingMessage) -> int:
         return 0
 

@@ -191,6 +191,9 @@ class ZohoTransport:
             )
             return account
 
+    def look_up_account(self) -> None:
+        self.account(refresh=True)
+
     def hold_reason(self) -> NotReady | None:
         try:
             self._connection()
@@ -253,7 +256,7 @@ class ZohoTransport:
         )
 
     def _connection(self) -> Mailbox:
-        return require_usable(self._mailboxes.get(self._mailbox))
+        return require_usable(self._mailboxes.get(self._mailbox), self._mailbox)
 
     def _sender(self, message: OutgoingMessage, account: Account) -> str:
         sender = message.sender or self._default_sender or account.primary_address

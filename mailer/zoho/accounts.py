@@ -76,6 +76,15 @@ def normalise_server(url: str) -> str:
     return f"{parts.scheme.lower()}://{(parts.netloc or '').lower()}{parts.path.rstrip('/')}"
 
 
+def trusted_server(server: str, configured: str) -> str | None:
+    """``server`` if it is the configured accounts server or one of Zoho's own; else None
+    (a code or refresh token is never sent anywhere else)."""
+    wanted = normalise_server(server)
+    if wanted == normalise_server(configured):
+        return configured
+    return wanted if wanted in DATA_CENTRES else None
+
+
 def mail_host_for(accounts_url: str) -> str | None:
     """The Zoho Mail API host of the data centre an accounts server belongs to."""
     return DATA_CENTRES.get(normalise_server(accounts_url))
@@ -163,6 +172,22 @@ class ZohoAccounts:
         return self._token(
             accounts_url, {"grant_type": "refresh_token", "refresh_token": refresh_token}
         )
+
+    def revoke(self, accounts_url: str, refresh_token: str) -> None:
+        """Revoke a refresh token (and its access tokens) at Zoho; raises TokenEndpointError.
+
+        Zoho documents the token as a query parameter; it travels in the form body here, as
+        every credential does, so that no access log records it."""
+        try:
+            response = self._session.post(
+                f"{accounts_url}/oauth/v2/token/revoke", data={"token": refresh_token}
+            )
+        except requests.RequestException as exc:
+            raise TransientFailure(
+                f"could not reach the revoke endpoint ({type(exc).__name__})"
+            ) from exc
+        if response.status_code != 200:
+            raise GrantRefused(f"HTTP {response.status_code}")
 
     def _token(self, accounts_url: str, params: dict[str, str]) -> TokenGrant:
         # Credentials travel in the form body, never in the URL, so that no proxy or

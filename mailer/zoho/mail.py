@@ -134,7 +134,8 @@ def parse_accounts(data: object) -> list[Account]:
                 send_as.append(address.lower())
         if primary.lower() not in send_as:
             send_as.insert(0, primary.lower())
-        accounts.append(Account(account_id, primary.lower(), tuple(send_as)))
+        blocked = str(entry.get("outgoingBlocked", False)).lower() == "true"
+        accounts.append(Account(account_id, primary.lower(), tuple(send_as), blocked))
     return accounts
 
 

@@ -6,23 +6,113 @@ import json
 
 from mailer.storage.database import Database, Row
 from mailer.storage.records import Account, Grant, Mailbox
+from mailer.storage.sealing import Sealer
 
 _INSERT = (
     "INSERT INTO connections (id, refresh_token, seed_fingerprint, accounts_url, mail_api_url,"
     " account_id, primary_address, send_as, access_token, access_expires_at, next_renewal_at,"
-    " last_renewal_at, last_renewal_outcome, updated_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " last_renewal_at, last_renewal_outcome, updated_at, created_at, from_address)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# A connected mailbox always has a renewal time (due at once: its time of connection), so
+# that this is a range on the index of next_renewal_at.
+_DUE = (
+    "next_renewal_at <= ? AND refresh_token IS NOT NULL"
+    " AND (renewal_claimed_until IS NULL OR renewal_claimed_until <= ?)"
 )
 
 
 class MailboxTable:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, sealer: Sealer) -> None:
         self._db = db
+        self._sealer = sealer
 
     def get(self, name: str) -> Mailbox | None:
         with self._db.read() as tx:
             row = tx.row("SELECT * FROM connections WHERE id = ?", (name,))
-        return None if row is None else _mailbox(row)
+        return None if row is None else self._mailbox(row)
+
+    def all(self) -> list[Mailbox]:
+        with self._db.read() as tx:
+            rows = tx.rows("SELECT * FROM connections ORDER BY id")
+        return [self._mailbox(row) for row in rows]
+
+    def create(
+        self,
+        name: str,
+        *,
+        accounts_url: str,
+        mail_api_url: str,
+        from_address: str | None,
+        refresh_token: str | None,
+        now: float,
+    ) -> bool:
+        """A new mailbox, connected when a refresh token is given; False when the name is taken."""
+        with self._db.write(serialize=f"mailbox:{name}") as tx:
+            if tx.row("SELECT id FROM connections WHERE id = ?", (name,)) is not None:
+                return False
+            tx.execute(
+                _INSERT,
+                (
+                    *(name, self._sealer.seal(refresh_token), None, accounts_url, mail_api_url),
+                    *(None, None, "[]", None, None, now if refresh_token else None, None, None),
+                    *(now, now, from_address),
+                ),
+            )
+            return True
+
+    def delete(self, name: str) -> Mailbox | None:
+        """Remove a mailbox; returns what it was (its refresh token, to revoke), or None."""
+        with self._db.write(serialize=f"mailbox:{name}") as tx:
+            row = tx.row("SELECT * FROM connections WHERE id = ?", (name,))
+            if row is None:
+                return None
+            tx.execute("DELETE FROM connections WHERE id = ?", (name,))
+            tx.execute("DELETE FROM api_keys WHERE mailbox = ?", (name,))
+            tx.execute("DELETE FROM connect_links WHERE mailbox = ?", (name,))
+            tx.execute("DELETE FROM mail_pauses WHERE connection_id = ?", (name,))
+        return self._mailbox(row)
+
+    def claim_due(self, *, now: float, claimed_until: float, limit: int) -> list[str]:
+        """Claim up to ``limit`` mailboxes whose renewal is due, soonest first, so that no other
+        worker or host renews them until ``claimed_until`` or until the outcome is recorded."""
+        with self._db.read() as tx:
+            due = tx.row(f"SELECT id FROM connections WHERE {_DUE} LIMIT 1", (now, now))
+        if due is None:
+            return []  # the common case, answered without a write transaction
+        with self._db.write() as tx:
+            rows = tx.rows(
+                f"SELECT id FROM connections WHERE {_DUE} ORDER BY next_renewal_at"
+                f" LIMIT ?{self._db.claim_suffix}",
+                (now, now, limit),
+            )
+            names = [row["id"] for row in rows]
+            for name in names:
+                tx.execute(
+                    "UPDATE connections SET renewal_claimed_until = ? WHERE id = ?",
+                    (claimed_until, name),
+                )
+        return names
+
+    def release_claim(self, name: str) -> None:
+        self._db.run("UPDATE connections SET renewal_claimed_until = NULL WHERE id = ?", (name,))
+
+    def reseal(self) -> int:
+        """Open every stored token (SealError when a key does not fit) and seal again those
+        stored plain or with an older key; returns how many rows changed."""
+        changed = 0
+        with self._db.write(serialize="mailbox-reseal") as tx:
+            rows = tx.rows("SELECT id, refresh_token, access_token FROM connections")
+            for row in rows:
+                refresh, access = row["refresh_token"], row["access_token"]
+                opened = (self._sealer.open(refresh), self._sealer.open(access))
+                if self._sealer.needs_resealing(refresh) or self._sealer.needs_resealing(access):
+                    tx.execute(
+                        "UPDATE connections SET refresh_token = ?, access_token = ? WHERE id = ?",
+                        (self._sealer.seal(opened[0]), self._sealer.seal(opened[1]), row["id"]),
+                    )
+                    changed += 1
+        return changed
 
     def seed(
         self,
@@ -43,8 +133,9 @@ class MailboxTable:
             tx.execute(
                 _INSERT,
                 (
-                    *(name, refresh_token, fingerprint, accounts_url, mail_api_url, account_id),
-                    *(None, "[]", None, None, None, None, None, now),
+                    *(name, self._sealer.seal(refresh_token), fingerprint, accounts_url),
+                    *(mail_api_url, account_id, None, "[]", None, None, now, None, None, now),
+                    *(now, None),
                 ),
             )
             return True
@@ -59,37 +150,52 @@ class MailboxTable:
         account: Account,
         grant: Grant,
         now: float,
-    ) -> None:
+    ) -> str | None:
         with self._db.write(serialize=f"mailbox:{name}") as tx:
-            old = tx.row("SELECT seed_fingerprint FROM connections WHERE id = ?", (name,))
+            old = tx.row(
+                "SELECT seed_fingerprint, refresh_token, created_at, from_address"
+                " FROM connections WHERE id = ?",
+                (name,),
+            )
             tx.execute("DELETE FROM connections WHERE id = ?", (name,))
             tx.execute(
                 _INSERT,
                 (
                     name,
-                    refresh_token,
+                    self._sealer.seal(refresh_token),
                     old["seed_fingerprint"] if old else None,
                     accounts_url,
                     mail_api_url,
                     account.account_id,
                     account.primary_address,
                     json.dumps(list(account.send_as)),
-                    grant.access_token,
+                    self._sealer.seal(grant.access_token),
                     grant.expires_at,
                     grant.next_renewal_at,
                     now,
                     "connected",
                     now,
+                    old["created_at"] if old and old["created_at"] is not None else now,
+                    old["from_address"] if old else None,
                 ),
             )
+        previous = self._sealer.open(old["refresh_token"]) if old else None
+        return previous if previous != refresh_token else None
 
     def record_renewal(self, name: str, grant: Grant, *, now: float) -> None:
         self._db.run(
             "UPDATE connections SET access_token = ?, access_expires_at = ?,"
             " next_renewal_at = ?, renewal_failures = 0, last_renewal_at = ?,"
-            " last_renewal_outcome = 'renewed', needs_reauth = 0, updated_at = ?"
-            " WHERE id = ?",
-            (grant.access_token, grant.expires_at, grant.next_renewal_at, now, now, name),
+            " last_renewal_outcome = 'renewed', needs_reauth = 0, updated_at = ?,"
+            " renewal_claimed_until = NULL WHERE id = ?",
+            (
+                self._sealer.seal(grant.access_token),
+                grant.expires_at,
+                grant.next_renewal_at,
+                now,
+                now,
+                name,
+            ),
         )
 
     def record_renewal_failure(
@@ -107,44 +213,57 @@ class MailboxTable:
         self._db.run(
             "UPDATE connections SET next_renewal_at = ?, renewal_failures = ?,"
             " last_renewal_at = ?, last_renewal_outcome = ?, needs_reauth = ?,"
-            f" updated_at = ?{forget} WHERE id = ?",
+            f" updated_at = ?, renewal_claimed_until = NULL{forget} WHERE id = ?",
             (next_renewal_at, failures, now, outcome, int(needs_reauth), now, name),
         )
 
     def discard_access_token(self, name: str, access_token: str) -> None:
-        self._db.run(
-            "UPDATE connections SET access_token = NULL, access_expires_at = NULL"
-            " WHERE id = ? AND access_token = ?",
-            (name, access_token),
-        )
+        with self._db.write(serialize=f"mailbox:{name}") as tx:
+            row = tx.row("SELECT access_token FROM connections WHERE id = ?", (name,))
+            if row is not None and self._sealer.open(row["access_token"]) == access_token:
+                tx.execute(
+                    "UPDATE connections SET access_token = NULL, access_expires_at = NULL"
+                    " WHERE id = ?",
+                    (name,),
+                )
 
     def save_account(self, name: str, account: Account) -> None:
         self._db.run(
-            "UPDATE connections SET account_id = ?, primary_address = ?, send_as = ? WHERE id = ?",
+            "UPDATE connections SET account_id = ?, primary_address = ?, send_as = ?,"
+            " outgoing_blocked = ? WHERE id = ?",
             (
                 account.account_id,
                 account.primary_address,
                 json.dumps(list(account.send_as)),
+                int(account.outgoing_blocked),
                 name,
             ),
         )
 
+    def _mailbox(self, row: Row) -> Mailbox:
+        return _mailbox(
+            row, self._sealer.open(row["refresh_token"]), self._sealer.open(row["access_token"])
+        )
 
-def _mailbox(row: Row) -> Mailbox:
+
+def _mailbox(row: Row, refresh_token: str | None, access_token: str | None) -> Mailbox:
     return Mailbox(
         name=row["id"],
-        refresh_token=row["refresh_token"],
+        refresh_token=refresh_token,
         seed_fingerprint=row["seed_fingerprint"],
         accounts_url=row["accounts_url"],
         mail_api_url=row["mail_api_url"],
         account_id=row["account_id"],
         primary_address=row["primary_address"],
         send_as=tuple(json.loads(row["send_as"])),
-        access_token=row["access_token"],
+        access_token=access_token,
         access_expires_at=row["access_expires_at"],
         next_renewal_at=row["next_renewal_at"],
         renewal_failures=row["renewal_failures"],
         last_renewal_at=row["last_renewal_at"],
         last_renewal_outcome=row["last_renewal_outcome"],
         needs_reauth=bool(row["needs_reauth"]),
+        from_address=row["from_address"],
+        outgoing_blocked=bool(row["outgoing_blocked"]),
+        created_at=row["created_at"],
     )

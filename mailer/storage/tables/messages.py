@@ -95,6 +95,27 @@ class MessageTable:
             )
         return self.get(row["id"])
 
+    def due_mailboxes(self, *, now: float) -> list[str]:
+        with self._db.read() as tx:
+            rows = tx.rows(
+                "SELECT DISTINCT connection_id FROM messages"
+                " WHERE (status = 'queued' AND next_attempt_at <= ?)"
+                " OR (status = 'sending' AND leased_until <= ?)",
+                (now, now),
+            )
+        return [row["connection_id"] for row in rows]
+
+    def fail_waiting(self, mailbox: str, *, code: str, error: str, now: float) -> list[str]:
+        with self._db.write() as tx:
+            rows = tx.rows(
+                "UPDATE messages SET status = 'failed', last_error_code = ?, last_error = ?,"
+                " lease_owner = NULL, leased_until = NULL, updated_at = ?, finished_at = ?"
+                " WHERE connection_id = ? AND (status = 'queued'"
+                " OR (status = 'sending' AND leased_until <= ?)) RETURNING id",
+                (code, error, now, now, mailbox, now),
+            )
+        return [row["id"] for row in rows]
+
     def get(self, message_id: str) -> StoredMessage | None:
         with self._db.read() as tx:
             row = tx.row("SELECT * FROM messages WHERE id = ?", (message_id,))

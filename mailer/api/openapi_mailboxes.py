@@ -1,0 +1,180 @@
+"""The OpenAPI description of the admin API (mailboxes, connect links, keys)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ADMIN: list[dict[str, list[str]]] = [{"admin": []}]
+_NAME = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"},
+}
+_TIME = {"type": ["string", "null"], "format": "date-time"}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(description: str, schema: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
+
+
+def _errors(*extra: tuple[str, str]) -> dict[str, Any]:
+    answers = {
+        "401": ("Admin sign-in needed.", "Error"),
+        "403": ("MAILER_ADMIN_KEY is not set.", "Error"),
+        **{status: (text, "Error") for status, text in extra},
+    }
+    return {status: _json(text, schema) for status, (text, schema) in answers.items()}
+
+
+SCHEMAS: dict[str, Any] = {
+    "MailboxCreate": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["name"],
+        "properties": {
+            "name": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"},
+            "refresh_token": {"type": "string", "minLength": 1, "maxLength": 500},
+            "accounts_server": {
+                "type": "string",
+                "description": "One of Zoho's accounts servers (the data centre of the refresh "
+                "token), or ZOHO_ACCOUNTS_URL (the default).",
+            },
+            "from_address": {"type": "string", "description": "The default sender, bare."},
+        },
+    },
+    "Mailbox": {
+        "type": "object",
+        "required": ["name", "status", "queue_depth"],
+        "properties": {
+            "name": {"type": "string"},
+            "status": {"enum": ["connected", "needs_reconnect", "not_connected"]},
+            "address": {"type": ["string", "null"]},
+            "from_address": {"type": ["string", "null"]},
+            "send_as": {"type": "array", "items": {"type": "string"}},
+            "outgoing_blocked": {"type": "boolean"},
+            "accounts_server": {"type": "string"},
+            "token_expires_at": _TIME,
+            "next_renewal_at": _TIME,
+            "last_renewal": {
+                "type": "object",
+                "properties": {"outcome": {"type": ["string", "null"]}, "at": _TIME},
+            },
+            "queue_depth": {"type": "integer", "minimum": 0},
+            "paused_until": _TIME,
+            "connect_url": {"type": "string", "description": "On creation only."},
+        },
+    },
+    "MailboxList": {
+        "type": "object",
+        "required": ["mailboxes"],
+        "properties": {"mailboxes": {"type": "array", "items": _ref("Mailbox")}},
+    },
+    "ConnectLink": {
+        "type": "object",
+        "required": ["connect_url", "expires_at"],
+        "properties": {
+            "connect_url": {"type": "string"},
+            "expires_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "IssuedKey": {
+        "type": "object",
+        "required": ["id", "mailbox", "key"],
+        "properties": {
+            "id": {"type": "string"},
+            "mailbox": {"type": "string"},
+            "key": {"type": "string", "description": "Shown this once; stored hashed."},
+        },
+    },
+}
+
+_NO_CONTENT = {"description": "Done."}
+_MISSING = ("404", "No such mailbox.")
+
+PATHS: dict[str, Any] = {
+    "/api/email/mailboxes": {
+        "post": {
+            "summary": "Add a mailbox (connected at once with a refresh token)",
+            "security": _ADMIN,
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("MailboxCreate")}},
+            },
+            "responses": {
+                "201": _json("Created, with a connect link.", "Mailbox"),
+                **_errors(
+                    ("400", "Invalid input, or Zoho refused the refresh token."),
+                    ("409", "The name is taken."),
+                    ("415", "Not JSON."),
+                ),
+            },
+        },
+        "get": {
+            "summary": "Every mailbox",
+            "security": _ADMIN,
+            "responses": {"200": _json("The mailboxes.", "MailboxList"), **_errors()},
+        },
+    },
+    "/api/email/mailboxes/{name}": {
+        "parameters": [_NAME],
+        "get": {
+            "summary": "One mailbox; never a token",
+            "security": _ADMIN,
+            "responses": {"200": _json("The mailbox.", "Mailbox"), **_errors(_MISSING)},
+        },
+        "delete": {
+            "summary": "Remove a mailbox: its token revoked at Zoho, its keys deleted, its "
+            "waiting messages failed with mailbox_deleted",
+            "security": _ADMIN,
+            "responses": {
+                "204": _NO_CONTENT,
+                **_errors(_MISSING, ("409", "The mailbox comes from ZOHO_REFRESH_TOKEN.")),
+            },
+        },
+    },
+    "/api/email/mailboxes/{name}/connect-link": {
+        "parameters": [_NAME],
+        "post": {
+            "summary": "A new single-use link that connects (or reconnects) the mailbox",
+            "security": _ADMIN,
+            "responses": {"201": _json("The link.", "ConnectLink"), **_errors(_MISSING)},
+        },
+    },
+    "/api/email/mailboxes/{name}/keys": {
+        "parameters": [_NAME],
+        "post": {
+            "summary": "A new API key of the mailbox, shown once",
+            "security": _ADMIN,
+            "responses": {"201": _json("The key.", "IssuedKey"), **_errors(_MISSING)},
+        },
+    },
+    "/api/email/mailboxes/{name}/keys/{key_id}": {
+        "parameters": [
+            _NAME,
+            {"name": "key_id", "in": "path", "required": True, "schema": {"type": "string"}},
+        ],
+        "delete": {
+            "summary": "Revoke a key: it stops working at once in every worker and host",
+            "security": _ADMIN,
+            "responses": {"204": _NO_CONTENT, **_errors(("404", "No such key."))},
+        },
+    },
+    "/api/email/connect/{secret}": {
+        "parameters": [
+            {"name": "secret", "in": "path", "required": True, "schema": {"type": "string"}}
+        ],
+        "get": {
+            "summary": "A connect link: starts Zoho's consent for its mailbox, no password",
+            "responses": {
+                "302": {"description": "To Zoho's consent page."},
+                "404": {"description": "Not a link of this gateway."},
+                "410": {"description": "Used or expired."},
+            },
+        },
+    },
+}

@@ -1,0 +1,300 @@
+"""What the admin does to mailboxes: create, look at, delete, connect links, keys.
+
+The admin API and the command line both call this; neither touches the state store itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from mailer import metrics
+from mailer.api_keys import IssuedKey, KeyRing
+from mailer.clock import Clock
+from mailer.digests import digest
+from mailer.errors import Conflict, GatewayError, Gone, InvalidRequest, NotFound
+from mailer.mailbox_parts import PartsByMailbox
+from mailer.messages import parse_sender
+from mailer.settings import Settings
+from mailer.storage.ports import Storage
+from mailer.storage.records import Mailbox
+from mailer.tokens import TokenService, fingerprint
+from mailer.zoho.accounts import TokenEndpointError, ZohoAccounts, mail_host_for, trusted_server
+
+log = logging.getLogger(__name__)
+
+NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+CONNECT_PATH = "/api/email/connect/"
+_CREATE_FIELDS = frozenset({"name", "refresh_token", "accounts_server", "from_address"})
+
+
+def check_name(name: object, field_name: str = "name") -> str:
+    if not isinstance(name, str) or not NAME.match(name):
+        raise InvalidRequest(
+            "a mailbox name is 1 to 63 characters: lower-case letters, digits, - and _, "
+            "starting with a letter or digit",
+            field=field_name,
+            code="invalid_mailbox_name",
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class MailboxView:
+    """A mailbox as the admin sees it; never a token."""
+
+    mailbox: Mailbox
+    queue_depth: int
+    paused_until: float | None
+
+
+@dataclass(frozen=True)
+class ConnectLinkIssued:
+    url: str = field(repr=False)
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class Created:
+    view: MailboxView
+    link: ConnectLinkIssued
+
+
+class MailboxAdmin:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        storage: Storage,
+        clock: Clock,
+        keys: KeyRing,
+        parts: PartsByMailbox,
+        tokens: TokenService | None,
+        accounts: ZohoAccounts | None,
+    ) -> None:
+        self._settings = settings
+        self._storage = storage
+        self._clock = clock
+        self._keys = keys
+        self._parts = parts
+        self._tokens = tokens
+        self._accounts = accounts
+        redirect = settings.zoho_redirect_uri
+        self._origin = redirect[: redirect.index("/", redirect.index("//") + 2)]
+
+    # Looking ------------------------------------------------------------------------------
+
+    def get(self, name: str) -> MailboxView:
+        return self._view(self._require(name))
+
+    def all(self) -> list[MailboxView]:
+        mailboxes = self._storage.mailboxes.all()
+        if self._settings.transport == "zoho" and not any(
+            m.name == self._settings.mailbox for m in mailboxes
+        ):
+            mailboxes.insert(0, self._unconnected_default())
+        return [self._view(m) for m in mailboxes]
+
+    # Changing -----------------------------------------------------------------------------
+
+    def create(self, body: object) -> Created:
+        if not isinstance(body, dict):
+            raise InvalidRequest("the body must be a JSON object", code="invalid_body")
+        unknown = sorted(set(body) - _CREATE_FIELDS)
+        if unknown:
+            raise InvalidRequest(
+                f"unknown field {unknown[0]!r}", field=unknown[0], code="unknown_field"
+            )
+        name = check_name(body.get("name"))
+        refresh_token = body.get("refresh_token")
+        if refresh_token is not None and (
+            not isinstance(refresh_token, str) or not 1 <= len(refresh_token) <= 500
+        ):
+            raise InvalidRequest(
+                "refresh_token must be a string of Zoho's refresh token",
+                field="refresh_token",
+                code="invalid_refresh_token",
+            )
+        accounts_url = self._accounts_server(body.get("accounts_server"))
+        from_address = parse_sender(body.get("from_address"), "from_address")
+        if name == self._settings.mailbox:
+            raise Conflict(
+                f"{name} is the environment's mailbox (ZOHO_REFRESH_TOKEN, /api/email/auth)",
+                field="name",
+                code="mailbox_exists",
+            )
+        created = self._storage.mailboxes.create(
+            name,
+            accounts_url=accounts_url,
+            mail_api_url=self._mail_api_for(accounts_url),
+            from_address=from_address,
+            refresh_token=refresh_token or None,
+            now=self._clock.now(),
+        )
+        if not created:
+            raise Conflict(f"a mailbox named {name} exists", field="name", code="mailbox_exists")
+        log.info("mailbox %s created%s", name, " with a refresh token" if refresh_token else "")
+        if refresh_token:
+            self._first_token(name)
+        return Created(self.get(name), self.connect_link(name))
+
+    def delete(self, name: str) -> None:
+        if name == self._settings.mailbox and self._settings.zoho_refresh_token:
+            raise Conflict(
+                f"{name} comes from ZOHO_REFRESH_TOKEN: unset it to remove the mailbox",
+                code="mailbox_from_environment",
+            )
+        removed = self._storage.mailboxes.delete(name)
+        if removed is None:
+            raise self._not_found(name)
+        self._parts.forget(name)
+        failed = self._storage.messages.fail_waiting(
+            name,
+            code="mailbox_deleted",
+            error=f"mailbox {name} was deleted before the message went out",
+            now=self._clock.now(),
+        )
+        for _ in failed:
+            metrics.message_reached(name, "failed")
+        if removed.refresh_token is not None:
+            self._revoke(removed)
+        log.info("mailbox %s deleted; %d waiting messages failed", name, len(failed))
+
+    def connect_link(self, name: str) -> ConnectLinkIssued:
+        self._require(name)
+        secret = secrets.token_urlsafe(32)
+        expires_at = self._clock.now() + self._settings.connect_link_hours * 3600
+        self._storage.connect_links.add(digest(secret), name, expires_at=expires_at)
+        log.info("mailbox %s: connect link issued", name)
+        return ConnectLinkIssued(f"{self._origin}{CONNECT_PATH}{secret}", expires_at)
+
+    def open_link(self, secret: str) -> str:
+        """The mailbox a connect link is for, marking it used; 410 when used or expired."""
+        link = self._storage.connect_links.take(digest(secret), now=self._clock.now())
+        if link is None:
+            raise NotFound(
+                "this connect link is not one of this gateway's", code="connect_link_not_found"
+            )
+        if link.used_at is not None:
+            raise Gone(
+                "this connect link was used already; ask the gateway's admin for a new one",
+                code="connect_link_used",
+            )
+        if link.expires_at <= self._clock.now():
+            raise Gone(
+                "this connect link expired; ask the gateway's admin for a new one",
+                code="connect_link_expired",
+            )
+        return link.mailbox
+
+    def issue_key(self, name: str) -> IssuedKey:
+        if name != self._settings.mailbox:
+            self._require(name)
+        issued = self._keys.issue(name)
+        log.info("mailbox %s: API key %s issued", name, issued.id)
+        return issued
+
+    def revoke_key(self, key_id: str, name: str | None = None) -> None:
+        if not self._keys.revoke(key_id, name):
+            raise NotFound(f"no API key {key_id[:40]!r}", code="key_not_found")
+        log.info("API key %s revoked", key_id)
+
+    # Helpers ------------------------------------------------------------------------------
+
+    def _first_token(self, name: str) -> None:
+        """A mailbox added with a refresh token: its first access token and its account now,
+        so that the answer says whether Zoho takes the token."""
+        if self._tokens is None:
+            return
+        result = self._tokens.renew_if_due(name, spread=lambda mailbox, now: True)
+        outcome = result[0] if result else None
+        if outcome == "refused":
+            self._storage.mailboxes.delete(name)
+            raise InvalidRequest(
+                "Zoho refused this refresh token (revoked, or of another OAuth client or data "
+                "centre); nothing was stored",
+                field="refresh_token",
+                code="refresh_token_refused",
+            )
+        if outcome == "renewed":
+            try:
+                self._parts(name).transport.look_up_account()
+            except GatewayError as exc:
+                log.warning("mailbox %s: account look-up failed: %s", name, exc.message)
+
+    def _revoke(self, mailbox: Mailbox) -> None:
+        assert mailbox.refresh_token is not None
+        if self._accounts is None:
+            return
+        try:
+            self._accounts.revoke(mailbox.accounts_url, mailbox.refresh_token)
+        except TokenEndpointError as exc:
+            log.warning(
+                "mailbox %s: could not revoke its refresh token %s at Zoho (%s); remove it under "
+                "Connected Apps in Zoho's account settings",
+                mailbox.name,
+                fingerprint(mailbox.refresh_token),
+                exc.reason,
+            )
+
+    def _accounts_server(self, value: Any) -> str:
+        if value is None:
+            return self._settings.zoho_accounts_url
+        trusted = (
+            trusted_server(value, self._settings.zoho_accounts_url)
+            if isinstance(value, str)
+            else None
+        )
+        if trusted is None:
+            raise InvalidRequest(
+                "accounts_server must be one of Zoho's accounts servers (data centres) or "
+                "ZOHO_ACCOUNTS_URL",
+                field="accounts_server",
+                code="untrusted_accounts_server",
+            )
+        return trusted
+
+    def _mail_api_for(self, accounts_url: str) -> str:
+        if accounts_url == self._settings.zoho_accounts_url:
+            return self._settings.zoho_api_domain
+        return mail_host_for(accounts_url) or self._settings.zoho_api_domain
+
+    def _require(self, name: str) -> Mailbox:
+        mailbox = self._storage.mailboxes.get(name)
+        if mailbox is None and name == self._settings.mailbox:
+            return self._unconnected_default()
+        if mailbox is None:
+            raise self._not_found(name)
+        return mailbox
+
+    def _unconnected_default(self) -> Mailbox:
+        return Mailbox(
+            name=self._settings.mailbox,
+            refresh_token=None,
+            seed_fingerprint=None,
+            accounts_url=self._settings.zoho_accounts_url,
+            mail_api_url=self._settings.zoho_api_domain,
+            account_id=None,
+            primary_address=None,
+            send_as=(),
+            access_token=None,
+            access_expires_at=None,
+            next_renewal_at=None,
+            renewal_failures=0,
+            last_renewal_at=None,
+            last_renewal_outcome=None,
+            needs_reauth=False,
+        )
+
+    def _not_found(self, name: str) -> NotFound:
+        return NotFound(f"no mailbox named {name[:63]!r}", code="mailbox_not_found")
+
+    def _view(self, mailbox: Mailbox) -> MailboxView:
+        queue = self._storage.messages.stats(mailbox.name)
+        pause = self._storage.ledger.pause(mailbox.name)
+        now = self._clock.now()
+        paused_until = pause.paused_until if pause and pause.paused_until > now else None
+        return MailboxView(mailbox, queue.depth, paused_until)
