@@ -39,6 +39,7 @@ class Gateway:
     keys: KeyRing
     admin: MailboxAdmin
     deliveries: Fanout
+    renewals: Fanout
     tokens: TokenService | None = None
     sweep: RenewalSweep | None = None
     consent: ConsentFlow | None = None
@@ -83,6 +84,12 @@ class Gateway:
         for name in self.storage.messages.due_mailboxes(now=self.clock.now()):
             outbox = self.parts(name).outbox
             self.deliveries.submit(name, partial(self._run, "delivery", outbox.deliver_due))
+
+    def stop(self) -> None:
+        """A worker is exiting: drop the timed work's queued tasks (running ones end on their
+        own, within one upstream timeout)."""
+        self.deliveries.shutdown()
+        self.renewals.shutdown()
 
     def housekeeping(self) -> None:
         """Forget what the retention period no longer keeps."""

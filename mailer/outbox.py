@@ -161,7 +161,11 @@ class Outbox:
             self._messages.retry(
                 message_id, self._owner, next_attempt_at=now + wait, attempts=0, now=now
             )
-        log.info("queued %s: pacing or a pause holds it for the delivery loop", message_id)
+        log.info(
+            "mailbox %s: queued %s: pacing or a pause holds it for the delivery loop",
+            self._mailbox,
+            message_id,
+        )
         return Accepted(message_id)
 
     # Delivering --------------------------------------------------------------------------
@@ -253,7 +257,11 @@ class Outbox:
             throttles = (pause.throttles if pause else 0) + 1
             until = now + self._policy.throttle_pause(throttles)
             self._ledger.set_pause(self._mailbox, paused_until=until, throttles=throttles)
-            log.warning("Zoho throttled the mailbox; delivery paused until %s", utc_iso(until))
+            log.warning(
+                "Zoho throttled mailbox %s; its delivery paused until %s",
+                self._mailbox,
+                utc_iso(until),
+            )
             self._messages.retry(
                 stored.id,
                 self._owner,
@@ -285,7 +293,7 @@ class Outbox:
                 "failed", attempts, error_code=code, error=f"gave up after {why}: {error}"
             )
             self._finish(stored, gave_up, now)
-            log.error("gave up on %s after %s: %s", stored.id, why, code)
+            log.error("mailbox %s: gave up on %s after %s: %s", self._mailbox, stored.id, why, code)
             return
         delay = self._policy.retry_delay(attempts, self._rng)
         self._messages.retry(
@@ -297,7 +305,14 @@ class Outbox:
             error_code=code,
             error=error,
         )
-        log.warning("attempt %d of %s failed (%s); retry in %d s", attempts, stored.id, code, delay)
+        log.warning(
+            "mailbox %s: attempt %d of %s failed (%s); retry in %d s",
+            self._mailbox,
+            attempts,
+            stored.id,
+            code,
+            delay,
+        )
 
     def _fail(self, stored: StoredMessage, attempts: int, exc: GatewayError) -> None:
         zoho_code = exc.zoho_error_code if isinstance(exc, UpstreamRejected) else None
@@ -305,7 +320,13 @@ class Outbox:
             "failed", attempts, error_code=exc.code, error=exc.message, zoho_error_code=zoho_code
         )
         self._finish(stored, failed, self._clock.now())
-        log.warning("%s failed for good: %s %s", stored.id, exc.code, zoho_code or "")
+        log.warning(
+            "mailbox %s: %s failed for good: %s %s",
+            self._mailbox,
+            stored.id,
+            exc.code,
+            zoho_code or "",
+        )
 
     def _finish(self, stored: StoredMessage, outcome: Outcome, now: float) -> bool:
         """Record a final outcome while this process holds the lease (counted once)."""

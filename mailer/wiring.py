@@ -170,6 +170,7 @@ def wire(
         keys=keys,
         admin=admin,
         deliveries=Fanout("delivery", threads=DELIVERY_THREADS, inline=inline),
+        renewals=renewals,
         tokens=tokens,
         sweep=sweep,
         consent=consent,

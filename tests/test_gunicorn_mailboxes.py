@@ -37,7 +37,7 @@ def test_twenty_mailboxes_under_three_workers_each_on_time_whatever_one_does(
         MAILER_LOG_LEVEL="INFO",
     )
     server = start(servers, env, tmp_path)
-    tokens, keys = {}, {}
+    tokens, keys, key_ids = {}, {}, {}
     for i in range(20):
         name = f"tenant-{i:02d}"
         tokens[name] = real_fake.add_account(f"{name}@acme.example")
@@ -48,9 +48,10 @@ def test_twenty_mailboxes_under_three_workers_each_on_time_whatever_one_does(
             timeout=10,
         )
         assert created.status_code == 201, created.text
-        keys[name] = requests.post(
+        issued = requests.post(
             f"{server.url}/api/email/mailboxes/{name}/keys", headers=admin_header(), timeout=10
-        ).json()["key"]
+        ).json()
+        keys[name], key_ids[name] = issued["key"], issued["id"]
     refused, slow, throttled, mail_down = (tokens[f"tenant-0{i}"] for i in range(4))
     real_fake.revoke(refused)
     real_fake.token_delay_for[slow] = 5.0  # over the 2 s timeout: every renewal times out
@@ -92,3 +93,17 @@ def test_twenty_mailboxes_under_three_workers_each_on_time_whatever_one_does(
     assert status["tenant-00"] == "needs_reconnect"
     assert all(status[name] == "connected" for name in healthy)
     assert server.log().count("tenant-00 needs reconnecting") == 1
+
+    # A revoked key stops at the next request, whichever worker answers it.
+    name = healthy[0]
+    revoked = requests.delete(
+        f"{server.url}/api/email/mailboxes/{name}/keys/{key_ids[name]}",
+        headers=admin_header(),
+        timeout=10,
+    )
+    assert revoked.status_code == 204
+    for _ in range(9):  # three workers: each answers some
+        refused = requests.post(
+            f"{server.url}/api/email/send", json=SEND, headers=auth_header(keys[name]), timeout=10
+        )
+        assert refused.status_code == 401
