@@ -21,6 +21,8 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: lint
+	@# The page test renders in a real browser: Debian's headless Chromium.
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Flask
 
-from mailer import api, cli
+from mailer import api, cli, metrics
 from mailer.clock import Clock, SystemClock
 from mailer.gateway import Gateway
 from mailer.scheduler import start_scheduler
@@ -47,6 +47,7 @@ def create_app(
         encryption_keys=settings.encryption_keys,
     )
     gateway = wire(settings, clock, storage, session, rng, inline)
+    metrics.count(settings.metrics)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_mb * 1024 * 1024
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -59,19 +60,26 @@ def create_app(
 def prepare_state(app: Flask) -> None:
     """The start-up path, once per host: migrate the schema, apply ZOHO_REFRESH_TOKEN."""
     gateway: Gateway = app.extensions["mailer"]
-    gateway.storage.migrate()  # logs what it applied
-    sealed = gateway.storage.mailboxes.reseal()  # SealError stops the start: a wrong key
-    if sealed:
-        log.info("encrypted the tokens of %d mailboxes with MAILER_ENCRYPTION_KEY", sealed)
+    apply_settings(gateway)
     if gateway.settings.transport == "zoho":
         _warn_about_data_centre(gateway.settings)
-        _seed_from_settings(gateway.settings, gateway.storage, gateway.clock)
         _say_which_mail_host(gateway.settings, gateway.storage)
     log.info(
         "gateway started: transport=%s, state in %s",
         gateway.settings.transport,
         gateway.storage.describe(),
     )
+
+
+def apply_settings(gateway: Gateway) -> None:
+    """Bring the state in line with the settings: its schema, the encryption of its tokens,
+    ZOHO_REFRESH_TOKEN. The start-up path and every command line call it."""
+    gateway.storage.migrate()  # logs what it applied
+    sealed = gateway.storage.mailboxes.reseal()  # SealError stops the start: a wrong key
+    if sealed:
+        log.info("encrypted the tokens of %d mailboxes with MAILER_ENCRYPTION_KEY", sealed)
+    if gateway.settings.transport == "zoho":
+        _seed_from_settings(gateway.settings, gateway.storage, gateway.clock)
 
 
 def _warn_about_data_centre(settings: Settings) -> None:

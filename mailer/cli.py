@@ -21,12 +21,14 @@ from flask.cli import AppGroup
 from mailer.api import answers
 from mailer.errors import GatewayError
 from mailer.gateway import Gateway
+from mailer.queue_admin import WAITING
 
 mailer = AppGroup("mailer", help="Administer the Zoho Mail gateway.")
 db = AppGroup("db", help="The state store's schema.")
 mailboxes = AppGroup("mailboxes", help="The mailboxes the gateway sends from.")
 keys = AppGroup("keys", help="API keys of mailboxes.")
-for group in (db, mailboxes, keys):
+queue = AppGroup("queue", help="Accepted messages: list, retry, cancel.")
+for group in (db, mailboxes, keys, queue):
     mailer.add_command(group)
 
 as_json = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
@@ -39,9 +41,11 @@ def _gateway() -> Gateway:
 @contextmanager
 def _service() -> Iterator[Gateway]:
     """The gateway's services on a migrated state; any GatewayError becomes one line."""
+    from mailer import apply_settings  # the package imports this module first
+
     gateway = _gateway()
     try:
-        gateway.storage.migrate()
+        apply_settings(gateway)
         yield gateway
     except GatewayError as exc:
         raise click.ClickException(f"{exc.code}: {exc.message}") from None
@@ -234,3 +238,58 @@ def send(
             deliver_now=False,
         )
     _print(answer.body, as_json, _pairs)
+
+
+mailbox_option = click.option(
+    "--mailbox", default=None, help="The mailbox (default: the environment's)."
+)
+
+
+@queue.command("list")
+@mailbox_option
+@click.option("--status", default=None, help="Only messages in this status (default: waiting).")
+@click.option("--limit", default=50, show_default=True, type=int)
+@as_json
+def queue_list(mailbox: str | None, status: str | None, limit: int, as_json: bool) -> None:
+    """A mailbox's waiting messages (or those in --status), newest first."""
+    with _service() as gateway:
+        name = mailbox or gateway.settings.mailbox
+        page = gateway.queue.page(name, status=status, limit=limit, statuses=WAITING)
+    header = [["ID", "STATUS", "ATTEMPTS", "CREATED", "LAST ERROR"]]
+    _print(
+        answers.message_page(page),
+        as_json,
+        lambda data: (
+            header
+            + [
+                [
+                    m["id"],
+                    m["status"],
+                    m["attempts"],
+                    m["created_at"],
+                    (m["last_error"] or {}).get("code"),
+                ]
+                for m in data["messages"]
+            ]
+        ),
+    )
+
+
+@queue.command("retry")
+@click.argument("message_id")
+@mailbox_option
+def queue_retry(message_id: str, mailbox: str | None) -> None:
+    """Put a failed (or waiting) message back in the queue, due now; a running gateway sends it."""
+    with _service() as gateway:
+        gateway.queue.requeue(mailbox or gateway.settings.mailbox, message_id)
+    click.echo(f"requeued {message_id}")
+
+
+@queue.command("cancel")
+@click.argument("message_id")
+@mailbox_option
+def queue_cancel(message_id: str, mailbox: str | None) -> None:
+    """Cancel a queued or scheduled message: it will never be sent."""
+    with _service() as gateway:
+        gateway.queue.cancel(mailbox or gateway.settings.mailbox, message_id)
+    click.echo(f"canceled {message_id}")

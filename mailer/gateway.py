@@ -17,6 +17,7 @@ from mailer.fanout import Fanout
 from mailer.mailbox_admin import MailboxAdmin
 from mailer.mailbox_parts import PartsByMailbox
 from mailer.outbox import Outbox
+from mailer.queue_admin import QueueAdmin
 from mailer.renewal_sweep import RenewalSweep
 from mailer.send_requests import SendService
 from mailer.settings import Settings
@@ -38,6 +39,7 @@ class Gateway:
     sending: SendService
     keys: KeyRing
     admin: MailboxAdmin
+    queue: QueueAdmin
     deliveries: Fanout
     renewals: Fanout
     tokens: TokenService | None = None

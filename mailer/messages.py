@@ -19,7 +19,13 @@ from mailer.errors import InvalidRequest
 MAX_RECIPIENTS = 150
 MAX_SUBJECT_CHARS = 998
 MAX_ATTACHMENTS = 50
-KNOWN_FIELDS = frozenset({"to", "cc", "bcc", "from", "subject", "html", "text", "attachments"})
+KNOWN_FIELDS = frozenset(
+    {
+        *("to", "cc", "bcc", "from", "subject", "html", "text", "attachments"),
+        # What the gateway keeps with the message (send_options.py).
+        *("send_at", "tags", "metadata"),
+    }
+)
 # C0 controls and DEL; a CR or LF in a header is how header injection starts.
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # One bare addr-spec: no display name, quotes, comments, groups or list separators.

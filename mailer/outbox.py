@@ -28,6 +28,7 @@ from mailer.errors import (
 )
 from mailer.logs import fields
 from mailer.messages import Attachment, OutgoingMessage
+from mailer.send_options import SendOptions
 from mailer.settings import RateLimit
 from mailer.storage.ports import CallLedger, MessageQueue
 from mailer.storage.records import Outcome, StoredAttachment, StoredMessage
@@ -78,10 +79,15 @@ class Accepted:
     message_id: str
     receipt: Receipt | None = None
     failure: GatewayError | None = None
+    scheduled: bool = False
 
     @property
     def outcome(self) -> str:
-        return "sent" if self.receipt else "failed" if self.failure else "queued"
+        if self.receipt:
+            return "sent"
+        if self.failure:
+            return "failed"
+        return "scheduled" if self.scheduled else "queued"
 
 
 @dataclass(frozen=True)
@@ -124,24 +130,41 @@ class Outbox:
     # Accepting ---------------------------------------------------------------------------
 
     def accept(
-        self, message: OutgoingMessage, message_id: str, *, deliver_now: bool = True
+        self,
+        message: OutgoingMessage,
+        message_id: str,
+        *,
+        deliver_now: bool = True,
+        options: SendOptions | None = None,
+        source: str = "http",
     ) -> Accepted:
-        """Persist ``message``; deliver it now when pacing allows (and ``deliver_now``), else
-        leave it queued.
+        """Persist ``message`` (with its tags, metadata and source); deliver it now when pacing
+        allows (and ``deliver_now``, and it is not scheduled), else leave it queued.
 
         Raises only when the message could not be stored: then nothing was accepted.
         """
+        options = options or SendOptions()
         now = self._clock.now()
         calls = self._transport.calls_for(message)
         # Only a look here: the permit itself is taken right before the attempt, so that the
         # store's write is not inside the time between permit and call.
         inline = (
-            deliver_now and self._ledger.wait(self._mailbox, calls, self._windows, now=now) == 0.0
+            deliver_now
+            and options.send_at is None
+            and self._ledger.wait(self._mailbox, calls, self._windows, now=now) == 0.0
         )
+        payload = {
+            **to_payload(message),
+            "tags": list(options.tags),
+            "metadata": options.metadata,
+            "source": source,
+        }
         stored = self._messages.add(
             message_id,
             self._mailbox,
-            payload=to_payload(message),
+            payload=payload,
+            send_at=options.send_at,
+            tags=options.tags,
             attachments=tuple(
                 StoredAttachment(a.filename, a.content_type, a.content) for a in message.attachments
             ),
@@ -161,6 +184,14 @@ class Outbox:
             self._messages.retry(
                 message_id, self._owner, next_attempt_at=now + wait, attempts=0, now=now
             )
+        if options.send_at is not None:
+            log.info(
+                "mailbox %s: scheduled %s for %s",
+                self._mailbox,
+                message_id,
+                utc_iso(options.send_at),
+            )
+            return Accepted(message_id, scheduled=True)
         log.info(
             "mailbox %s: queued %s: pacing or a pause holds it for the delivery loop",
             self._mailbox,
@@ -286,7 +317,7 @@ class Outbox:
 
     def _retry_or_fail(self, stored: StoredMessage, attempts: int, code: str, error: str) -> None:
         now = self._clock.now()
-        too_old = now - stored.created_at >= self._policy.max_age_seconds
+        too_old = now - (stored.requeued_at or stored.created_at) >= self._policy.max_age_seconds
         if attempts >= self._policy.max_attempts or too_old:
             why = "too old" if too_old else f"{attempts} attempts"
             gave_up = Outcome(

@@ -20,6 +20,7 @@ from mailer.logs import fields
 from mailer.mailbox_parts import MailboxParts
 from mailer.messages import parse_send_request
 from mailer.outbox import Accepted, Outbox
+from mailer.send_options import parse_send_options
 from mailer.storage.ports import IdempotencyStore
 from mailer.storage.records import StoredMessage
 
@@ -92,6 +93,7 @@ class SendService:
         request_id: str,
         mailbox: str | None = None,
         deliver_now: bool = True,
+        source: str = "http",
     ) -> Answer:
         """Accept ``body`` from ``mailbox`` (the environment's by default); with
         ``deliver_now=False`` only store it, for a running gateway to deliver."""
@@ -99,6 +101,8 @@ class SendService:
         parts = self._parts(mailbox)
         key = check_idempotency_key(idempotency_key)
         message = parse_send_request(body)
+        assert isinstance(body, dict)  # parse_send_request refuses anything else
+        options = parse_send_options(body, now=self._clock.now())
         # Callers learn at once; nothing is accepted that cannot go out.
         parts.transport.admit(message)
         if key is not None and mailbox != self._env_mailbox:
@@ -116,7 +120,9 @@ class SendService:
                 return replay
         message_id = f"msg_{uuid.uuid4().hex}"
         try:
-            accepted = parts.outbox.accept(message, message_id, deliver_now=deliver_now)
+            accepted = parts.outbox.accept(
+                message, message_id, deliver_now=deliver_now, options=options, source=source
+            )
         except Exception:
             if key is not None:
                 self._idempotency.release(key)  # nothing was accepted

@@ -71,6 +71,8 @@ class Settings:
     # Fernet keys: the first encrypts, every one decrypts (rotation).
     encryption_keys: tuple[str, ...] = field(default=(), repr=False)
     connect_link_hours: float = 72
+    # Prometheus counters and GET /metrics; off: neither (for hosts that do not scrape).
+    metrics: bool = True
 
     @property
     def delivery_lease_seconds(self) -> float:
@@ -132,11 +134,11 @@ def db_location(environ: Mapping[str, str]) -> str:
     return platform if is_postgres_url(platform) else DEFAULT_DB
 
 
-_UNITS = {"second": 1, "minute": 60, "hour": 3600}
+_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
 
 def parse_rate_limits(text: str) -> tuple[RateLimit, ...]:
-    """Parse ``N/second;N/minute;N/hour`` (or ``off``) into limits; raises ValueError."""
+    """Parse ``N/second;N/minute;N/hour;N/day`` (or ``off``) into limits; raises ValueError."""
     text = text.strip()
     if text.lower() == "off":
         return ()
@@ -144,7 +146,7 @@ def parse_rate_limits(text: str) -> tuple[RateLimit, ...]:
     for part in text.split(";"):
         count_text, _, unit = part.strip().partition("/")
         if unit.strip().lower() not in _UNITS or not count_text.strip().isdigit():
-            raise ValueError(f"{part.strip()!r} is not N/second, N/minute or N/hour")
+            raise ValueError(f"{part.strip()!r} is not N/second, N/minute, N/hour or N/day")
         count = int(count_text)
         if count < 1:
             raise ValueError(f"{part.strip()!r} must allow at least one call")
@@ -209,6 +211,15 @@ class _Reader:
         if not value >= minimum:
             self.problems.append(f"{name}: must be at least {minimum}, got {raw}")
         return value
+
+    def switch(self, name: str, default: bool) -> bool:
+        value = (self.text(name) or "").lower()
+        if not value:
+            return default
+        if value not in ("on", "off"):
+            self.problems.append(f"{name}: must be on or off, not {value[:20]!r}")
+            return default
+        return value == "on"
 
     def url(self, name: str, default: str) -> str:
         value = (self.text(name) or default).rstrip("/")
@@ -275,6 +286,7 @@ def from_env(environ: Mapping[str, str]) -> Settings:
             k.strip() for k in (read.text("MAILER_ENCRYPTION_KEY") or "").split(",") if k.strip()
         ),
         connect_link_hours=read.number("MAILER_CONNECT_LINK_HOURS", 72, minimum=0.01),
+        metrics=read.switch("MAILER_METRICS", True),
     )
     if settings.encryption_keys and not all(map(_is_fernet_key, settings.encryption_keys)):
         # Never echo the value: it is the key.

@@ -17,6 +17,7 @@ from mailer.gateway import Gateway
 from mailer.mailbox_admin import MailboxAdmin
 from mailer.mailbox_parts import MailboxParts, PartsByMailbox
 from mailer.outbox import Outbox
+from mailer.queue_admin import QueueAdmin
 from mailer.renewal_sweep import RenewalSweep
 from mailer.send_requests import Renderers, SendService
 from mailer.settings import Settings
@@ -169,6 +170,7 @@ def wire(
         sending=sending,
         keys=keys,
         admin=admin,
+        queue=QueueAdmin(messages=storage.messages, clock=clock),
         deliveries=Fanout("delivery", threads=DELIVERY_THREADS, inline=inline),
         renewals=renewals,
         tokens=tokens,

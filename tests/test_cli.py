@@ -40,7 +40,10 @@ def test_db_upgrade_applies_once_and_starts_nothing(
         db = server.new_database()
     first = flask("mailer", "db", "upgrade", cwd=tmp_path, MAILER_DB=db)
     assert first.returncode == 0, first.stderr
-    assert "applied 0001_initial, 0002_oauth_state_outcome, 0003_mailboxes" in first.stdout
+    assert (
+        "applied 0001_initial, 0002_oauth_state_outcome, 0003_mailboxes, 0004_cancel_and_list"
+        in first.stdout
+    )
     again = flask("mailer", "db", "upgrade", cwd=tmp_path, MAILER_DB=db)
     assert again.returncode == 0 and "up to date" in again.stdout
     # A command starts no timed work: nothing was delivered, renewed or even scheduled.
@@ -175,3 +178,36 @@ def test_a_failing_command_says_why_in_one_line_and_exits_1(
     assert result.returncode == 1
     assert len(result.stderr.strip().splitlines()) == 1
     assert message in result.stderr
+
+
+def test_queue_commands_list_retry_and_cancel(
+    cli_env: dict[str, str], tmp_path: Path, real_fake: FakeZoho
+) -> None:
+    def send() -> str:
+        stored = mailer_cli(
+            cli_env,
+            tmp_path,
+            "send",
+            "--to",
+            "paula@example.com",
+            "--subject",
+            "S",
+            "--text",
+            "T",
+            "--json",
+        )
+        return str(json.loads(stored.stdout)["id"])
+
+    first, second = send(), send()
+    listed = json.loads(mailer_cli(cli_env, tmp_path, "queue", "list", "--json").stdout)
+    assert [m["id"] for m in listed["messages"]] == [second, first]
+    table = mailer_cli(cli_env, tmp_path, "queue", "list")
+    assert table.stdout.splitlines()[0].split()[:3] == ["ID", "STATUS", "ATTEMPTS"]
+    assert mailer_cli(cli_env, tmp_path, "queue", "cancel", first).returncode == 0
+    assert mailer_cli(cli_env, tmp_path, "queue", "retry", second).returncode == 0
+    canceled_again = mailer_cli(cli_env, tmp_path, "queue", "retry", first)
+    assert canceled_again.returncode == 1 and "not_retryable" in canceled_again.stderr
+    left = json.loads(mailer_cli(cli_env, tmp_path, "queue", "list", "--json").stdout)
+    assert [m["id"] for m in left["messages"]] == [second]
+    missing = mailer_cli(cli_env, tmp_path, "queue", "cancel", "msg_nope")
+    assert missing.returncode == 1 and "message_not_found" in missing.stderr

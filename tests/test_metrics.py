@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from mailer.settings import Settings
+from mailer.settings import Settings, SettingsError, from_env
 from tests.conftest import auth_header
 from tests.fake_zoho import FakeZoho
 from tests.gunicorn_server import Gunicorn, seeded_env, start
@@ -70,3 +70,21 @@ def test_metrics_are_summed_over_the_workers(
         assert value(text, 'mailer_zoho_calls_total{call="send",outcome="2xx"}') == sent
         assert value(text, 'mailer_token_renewals_total{mailbox="default",outcome="renewed"}') == 1
         assert value(text, 'mailer_queue_depth{mailbox="default"}') == 0
+
+
+def test_metrics_off_counts_nothing_and_has_no_endpoint(
+    fake_zoho: FakeZoho, make_settings: Callable[..., Settings], make_app: Callable[..., Any]
+) -> None:
+    from mailer import metrics
+
+    _, client = make_app(
+        make_settings(fake_zoho, zoho_refresh_token=fake_zoho.issue_refresh_token(), metrics=False)
+    )
+    before = metrics.MESSAGES.labels("default", "sent")._value.get()
+    assert client.post("/api/email/send", json=MESSAGE, headers=auth_header()).status_code == 200
+    assert metrics.MESSAGES.labels("default", "sent")._value.get() == before
+    off = client.get("/metrics")
+    assert off.status_code == 404 and off.get_json()["error"]["code"] == "metrics_off"
+    assert from_env({"MAILER_METRICS": "off"}).metrics is False
+    with pytest.raises(SettingsError, match="MAILER_METRICS"):
+        from_env({"MAILER_METRICS": "maybe"})

@@ -96,13 +96,14 @@ def test_loopback_http_is_allowed_for_test_servers() -> None:
         ("30/minute", (RateLimit(30, 60),)),
         ("20/minute;400/hour", (RateLimit(20, 60), RateLimit(400, 3600))),
         (" 5/second ", (RateLimit(5, 1),)),
+        ("30/minute;450/day", (RateLimit(30, 60), RateLimit(450, 86400))),
     ],
 )
 def test_rate_limits(text: str, limits: tuple[RateLimit, ...]) -> None:
     assert parse_rate_limits(text) == limits
 
 
-@pytest.mark.parametrize("text", ["", "0/minute", "x/minute", "30", "30/day", "30/minute;"])
+@pytest.mark.parametrize("text", ["", "0/minute", "x/minute", "30", "30/week", "30/minute;"])
 def test_bad_rate_limits(text: str) -> None:
     with pytest.raises(ValueError, match=r"\S"):
         parse_rate_limits(text)

@@ -46,7 +46,12 @@ def test_a_state_file_written_by_0_1_0_upgrades_with_nothing_lost(tmp_path: Path
     path = tmp_path / "mailer.sqlite3"
     shutil.copy(FIXTURE_010, path)
     storage = SqliteStorage(path)
-    assert storage.migrate() == ["0001_initial", "0002_oauth_state_outcome", "0003_mailboxes"]
+    assert storage.migrate() == [
+        "0001_initial",
+        "0002_oauth_state_outcome",
+        "0003_mailboxes",
+        "0004_cancel_and_list",
+    ]
     mailbox = storage.mailboxes.get("default")
     assert mailbox is not None
     assert mailbox.refresh_token == "1000.old-refresh-token-0001"
@@ -83,7 +88,12 @@ def test_postgresql_keeps_its_tables_in_schema_mailer(postgres: PostgresServer) 
     url = postgres.new_database()
     storage = open_storage(url)
     try:
-        assert storage.migrate() == ["0001_initial", "0002_oauth_state_outcome", "0003_mailboxes"]
+        assert storage.migrate() == [
+            "0001_initial",
+            "0002_oauth_state_outcome",
+            "0003_mailboxes",
+            "0004_cancel_and_list",
+        ]
         storage.oauth_states.add("s", "b", 2.0, 1.0)
     finally:
         storage.close()

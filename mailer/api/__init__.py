@@ -11,7 +11,7 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from mailer import metrics
-from mailer.api import admin, answers, ops, pages
+from mailer.api import admin, answers, home, ops, pages
 from mailer.api.incoming import gateway
 from mailer.api.views import bp
 from mailer.errors import GatewayError, NotReady, PayloadTooLarge, Unauthorized
@@ -41,7 +41,7 @@ def _echo_request_id(response: Response) -> Response:
 
 def _error_response(error: GatewayError) -> Response:
     if g.get("html_errors") and request.accept_mimetypes.accept_html:
-        response = pages.setup_failed(error)
+        response = pages.error_page(error, g.html_errors)
     else:
         response = jsonify(answers.error_body(error))
         response.status_code = error.status
@@ -98,6 +98,7 @@ def register(app: Flask) -> None:
     """Attach the blueprint and the JSON error handling to ``app``."""
     app.register_blueprint(bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(home.bp)
     app.register_blueprint(ops.bp)
     app.before_request(_assign_request_id)
     app.after_request(_echo_request_id)

@@ -8,6 +8,7 @@ from mailer.clock import utc_iso
 from mailer.errors import GatewayError, NotReady
 from mailer.mailbox_admin import ConnectLinkIssued, MailboxView
 from mailer.outbox import Accepted, OutboxStats
+from mailer.queue_admin import Page
 from mailer.send_requests import Answer
 from mailer.storage.records import StoredMessage
 from mailer.transports import Readiness, Receipt
@@ -42,7 +43,7 @@ def accepted(outcome: Accepted) -> Answer:
         )
     if outcome.receipt is not None:
         return Answer(200, sent(outcome.receipt))
-    return Answer(202, {"id": outcome.message_id, "status": "queued"})
+    return Answer(202, {"id": outcome.message_id, "status": outcome.outcome})
 
 
 def replayed(stored: StoredMessage) -> Answer:
@@ -72,11 +73,16 @@ def message(stored: StoredMessage) -> dict[str, Any]:
     """A message as ``GET /api/email/messages/<id>`` shows it (never its body)."""
     return {
         "id": stored.id,
+        "mailbox": stored.mailbox,
         "status": stored.status,
         "subject": stored.payload.get("subject"),
         "to": stored.payload.get("to", []),
         "cc": stored.payload.get("cc", []),
         "bcc_count": len(stored.payload.get("bcc", [])),
+        "tags": stored.payload.get("tags", []),
+        "metadata": stored.payload.get("metadata", {}),
+        "source": stored.payload.get("source", "http"),
+        "send_at": utc_iso(stored.next_attempt_at) if stored.status == "scheduled" else None,
         "attempts": stored.attempts,
         "next_attempt_at": utc_iso(stored.next_attempt_at) if stored.status == "queued" else None,
         "last_error": None
@@ -137,3 +143,8 @@ def mailbox(view: MailboxView) -> dict[str, Any]:
 
 def connect_link(link: ConnectLinkIssued) -> dict[str, Any]:
     return {"connect_url": link.url, "expires_at": utc_iso(link.expires_at)}
+
+
+def message_page(page: Page) -> dict[str, Any]:
+    """``GET /api/email/messages``: newest first, and where the next page starts."""
+    return {"messages": [message(m) for m in page.messages], "next_cursor": page.next_cursor}

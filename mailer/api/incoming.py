@@ -44,6 +44,14 @@ def require_api_key() -> str:
     return mailbox
 
 
+def is_admin() -> bool:
+    """Whether the request signs in with MAILER_ADMIN_KEY (HTTP Basic, any user name)."""
+    admin_key = gateway().settings.admin_key
+    auth = request.authorization
+    password = auth.password if auth is not None and auth.type == "basic" else None
+    return admin_key is not None and password is not None and key_matches(password, (admin_key,))
+
+
 def require_admin() -> None:
     admin_key = gateway().settings.admin_key
     if admin_key is None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from mailer.api import openapi_mailboxes
+from mailer.api import openapi_mailboxes, openapi_queue
 from mailer.messages import MAX_ATTACHMENTS, MAX_RECIPIENTS, MAX_SUBJECT_CHARS
+from mailer.queue_admin import STATUSES
 from mailer.send_requests import MAX_IDEMPOTENCY_KEY_CHARS
 
 
@@ -56,6 +57,7 @@ SCHEMAS: dict[str, Any] = {
                 "maxItems": MAX_ATTACHMENTS,
                 "items": _ref("Attachment"),
             },
+            **openapi_queue.SEND_FIELDS,
         },
         "description": f"At most {MAX_RECIPIENTS} recipients in to, cc and bcc together.",
     },
@@ -85,7 +87,7 @@ SCHEMAS: dict[str, Any] = {
         "required": ["id", "status"],
         "properties": {
             "id": {"type": "string"},
-            "status": {"type": "string", "enum": ["queued", "sending"]},
+            "status": {"type": "string", "enum": ["queued", "scheduled", "sending"]},
         },
     },
     "Message": {
@@ -93,7 +95,8 @@ SCHEMAS: dict[str, Any] = {
         "required": ["id", "status", "attempts"],
         "properties": {
             "id": {"type": "string"},
-            "status": {"type": "string", "enum": ["queued", "sending", "sent", "failed"]},
+            **openapi_queue.VIEW_FIELDS,
+            "status": {"type": "string", "enum": list(STATUSES)},
             "subject": {"type": "string"},
             "to": {"type": "array", "items": {"type": "string"}},
             "cc": {"type": "array", "items": {"type": "string"}},
@@ -186,7 +189,7 @@ def document() -> dict[str, Any]:
             'keeps the OAuth token valid. Every error is `{"error": {code, message, field?}}`.',
         },
         "components": {
-            "schemas": {**SCHEMAS, **openapi_mailboxes.SCHEMAS},
+            "schemas": {**SCHEMAS, **openapi_mailboxes.SCHEMAS, **openapi_queue.SCHEMAS},
             "securitySchemes": {
                 "apiKey": {"type": "http", "scheme": "bearer", "description": "MAILER_API_KEYS"},
                 "admin": {"type": "http", "scheme": "basic", "description": "MAILER_ADMIN_KEY"},
@@ -258,8 +261,10 @@ def document() -> dict[str, Any]:
                         "401": _error("Missing or wrong API key."),
                         "404": _error("Unknown, or purged after the retention period."),
                     },
-                }
+                },
+                "delete": openapi_queue.CANCEL,
             },
+            "/api/email/messages": openapi_queue.LIST,
             "/api/email/status": {
                 "get": {
                     "summary": "Whether a send would be attempted now",

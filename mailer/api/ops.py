@@ -9,7 +9,7 @@ from flask import Blueprint, Response
 from mailer import metrics
 from mailer.api.incoming import bearer, gateway
 from mailer.api_keys import key_matches
-from mailer.errors import StateBusy, StateUnavailable, Unauthorized
+from mailer.errors import NotFound, StateBusy, StateUnavailable, Unauthorized
 from mailer.gateway import Gateway
 
 bp = Blueprint("ops", __name__)
@@ -17,6 +17,8 @@ bp = Blueprint("ops", __name__)
 
 @bp.get("/metrics")
 def scrape() -> Response:
+    if not gateway().settings.metrics:
+        raise NotFound("metrics are off (MAILER_METRICS=off)", code="metrics_off")
     key = gateway().settings.metrics_key
     if key is not None:
         candidate = bearer()
@@ -27,12 +29,15 @@ def scrape() -> Response:
 
 
 def _state(gw: Gateway) -> Iterator[metrics.MailboxState]:
-    """The gauges of the state; none while the state store does not answer."""
-    name = gw.settings.mailbox
+    """The gauges of every mailbox (the environment's even before it is connected); none
+    while the state store does not answer."""
     try:
-        depth = gw.storage.messages.stats(name).depth
-        mailbox = gw.storage.mailboxes.get(name)
+        depths = gw.storage.messages.depths()
+        mailboxes = {m.name: m for m in gw.storage.mailboxes.all()}
     except (StateUnavailable, StateBusy):
         return
-    left = 0.0 if mailbox is None else mailbox.seconds_left(gw.clock.now())
-    yield metrics.MailboxState(name, depth, left)
+    now = gw.clock.now()
+    for name in sorted({gw.settings.mailbox, *mailboxes, *depths}):
+        mailbox = mailboxes.get(name)
+        left = 0.0 if mailbox is None else mailbox.seconds_left(now)
+        yield metrics.MailboxState(name, depths.get(name, 0), left)

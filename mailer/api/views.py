@@ -38,7 +38,7 @@ def auth() -> BaseResponse:
 @bp.get("/connect/<secret>")
 def connect(secret: str) -> BaseResponse:
     """A connect link: no password; the link itself is the permission, once."""
-    g.html_errors = True
+    g.html_errors = "The mailbox was not connected"
     return _hop() or _consent(gateway().admin.open_link(secret), via_link=True)
 
 
@@ -79,7 +79,7 @@ def _consent(mailbox: str, *, via_link: bool) -> BaseResponse:
 
 @bp.get("/callback")
 def callback() -> Response:
-    g.html_errors = True
+    g.html_errors = "The mailbox was not connected"
     outcome = (
         gateway()
         .consent_flow()
@@ -122,6 +122,26 @@ def message(message_id: str) -> Response:
             code="message_not_found",
         )
     return jsonify(answers.message(stored))
+
+
+@bp.delete("/messages/<message_id>")
+def cancel(message_id: str) -> Response:
+    mailbox = require_api_key()
+    stored = gateway().queue.cancel(mailbox, message_id)
+    return jsonify({"id": stored.id, "status": stored.status})
+
+
+@bp.get("/messages")
+def messages() -> Response:
+    mailbox = require_api_key()
+    page = gateway().queue.page(
+        mailbox,
+        status=request.args.get("status"),
+        limit=request.args.get("limit"),
+        cursor=request.args.get("cursor"),
+        tag=request.args.get("tag"),
+    )
+    return jsonify(answers.message_page(page))
 
 
 @bp.get("/status")

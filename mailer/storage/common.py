@@ -31,7 +31,8 @@ class Tables:
         with self._database.write() as tx:
             # Attachments go with their message (ON DELETE CASCADE).
             deleted = tx.execute(
-                "DELETE FROM messages WHERE status IN ('sent', 'failed') AND finished_at < ?",
+                "DELETE FROM messages WHERE status IN ('sent', 'failed', 'canceled')"
+                " AND finished_at < ?",
                 (cutoffs.messages_finished_before,),
             )
             tx.execute("DELETE FROM idempotency WHERE expires_at <= ?", (cutoffs.now,))

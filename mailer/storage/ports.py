@@ -138,8 +138,11 @@ class MessageQueue(Protocol):
         now: float,
         lease_owner: str | None = None,
         leased_until: float | None = None,
+        send_at: float | None = None,
+        tags: tuple[str, ...] = (),
     ) -> StoredMessage:
-        """Persist an accepted message: queued, or already leased to ``lease_owner``."""
+        """Persist an accepted message: queued, scheduled for ``send_at``, or already leased
+        to ``lease_owner``; with its tags."""
 
     def claim_due(
         self, mailbox: str, *, now: float, owner: str, leased_until: float
@@ -165,6 +168,30 @@ class MessageQueue(Protocol):
         """Put a leased message back in the queue until ``next_attempt_at``."""
 
     def stats(self, mailbox: str) -> QueueStats: ...
+
+    def depths(self) -> dict[str, int]:
+        """Messages queued or sending, per mailbox that has any."""
+
+    def cancel(
+        self, message_id: str, mailbox: str, *, now: float
+    ) -> tuple[bool, StoredMessage | None]:
+        """Cancel a waiting message in one statement (a claim and a cancel cannot both win);
+        returns whether this call canceled it, and the message as it stands after (None when
+        the mailbox has no such message)."""
+
+    def requeue(self, message_id: str, mailbox: str, *, now: float) -> StoredMessage | None:
+        """Make a failed or waiting message due now, its attempts and age counted anew."""
+
+    def page(
+        self,
+        mailbox: str,
+        *,
+        statuses: tuple[str, ...],
+        limit: int,
+        before: tuple[float, str] | None = None,
+        tag: str | None = None,
+    ) -> list[StoredMessage]:
+        """A mailbox's messages newest first, after the (created_at, id) ``before``."""
 
     def due_mailboxes(self, *, now: float) -> list[str]:
         """The mailboxes that have a message due now."""

@@ -114,6 +114,8 @@ class StoredMessage:
     created_at: float
     updated_at: float
     finished_at: float | None
+    # When an operator put it back in the queue: its age counts from then.
+    requeued_at: float | None = None
 
 
 @dataclass(frozen=True)

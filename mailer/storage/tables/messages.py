@@ -14,7 +14,7 @@ _INSERT = (
     " lease_owner, leased_until, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _DUE = (
-    "connection_id = ? AND ((status = 'queued' AND next_attempt_at <= ?)"
+    "connection_id = ? AND ((status IN ('queued', 'scheduled') AND next_attempt_at <= ?)"
     " OR (status = 'sending' AND leased_until <= ?))"
 )
 
@@ -34,13 +34,16 @@ class MessageTable:
         now: float,
         lease_owner: str | None = None,
         leased_until: float | None = None,
+        send_at: float | None = None,
+        tags: tuple[str, ...] = (),
     ) -> StoredMessage:
-        status = "queued" if lease_owner is None else "sending"
+        status = "scheduled" if send_at else "queued" if lease_owner is None else "sending"
+        due = send_at or now
         row = (
-            *(message_id, mailbox, status, json.dumps(payload), calls, now),
+            *(message_id, mailbox, status, json.dumps(payload), calls, due),
             *(lease_owner, leased_until, now, now),
         )
-        if not attachments:
+        if not attachments and not tags:
             self._db.run(_INSERT, row)  # one statement: no transaction around it
         else:
             with self._db.write() as tx:
@@ -53,6 +56,11 @@ class MessageTable:
                         for i, a in enumerate(attachments)
                     ],
                 )
+                tx.executemany(
+                    "INSERT INTO message_tags (message_id, connection_id, tag, created_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    [(message_id, mailbox, tag, now) for tag in tags],
+                )
         return StoredMessage(
             id=message_id,
             mailbox=mailbox,
@@ -61,7 +69,7 @@ class MessageTable:
             attachments=attachments,
             calls=calls,
             attempts=0,
-            next_attempt_at=now,
+            next_attempt_at=due,
             leased_until=leased_until,
             last_error_code=None,
             last_error=None,
@@ -99,7 +107,7 @@ class MessageTable:
         with self._db.read() as tx:
             rows = tx.rows(
                 "SELECT DISTINCT connection_id FROM messages"
-                " WHERE (status = 'queued' AND next_attempt_at <= ?)"
+                " WHERE (status IN ('queued', 'scheduled') AND next_attempt_at <= ?)"
                 " OR (status = 'sending' AND leased_until <= ?)",
                 (now, now),
             )
@@ -110,7 +118,7 @@ class MessageTable:
             rows = tx.rows(
                 "UPDATE messages SET status = 'failed', last_error_code = ?, last_error = ?,"
                 " lease_owner = NULL, leased_until = NULL, updated_at = ?, finished_at = ?"
-                " WHERE connection_id = ? AND (status = 'queued'"
+                " WHERE connection_id = ? AND (status IN ('queued', 'scheduled')"
                 " OR (status = 'sending' AND leased_until <= ?)) RETURNING id",
                 (code, error, now, now, mailbox, now),
             )
@@ -171,6 +179,69 @@ class MessageTable:
         )
         return changed == 1
 
+    def cancel(
+        self, message_id: str, mailbox: str, *, now: float
+    ) -> tuple[bool, StoredMessage | None]:
+        """Cancel a message that waits (one statement decides against a claim); returns whether
+        this call canceled it and the message as it stands after (None: no such message)."""
+        changed = self._db.run(
+            "UPDATE messages SET status = 'canceled', updated_at = ?, finished_at = ?"
+            " WHERE id = ? AND connection_id = ? AND status IN ('queued', 'scheduled')",
+            (now, now, message_id, mailbox),
+        )
+        stored = self.get(message_id)
+        return changed == 1, stored if stored is not None and stored.mailbox == mailbox else None
+
+    def requeue(self, message_id: str, mailbox: str, *, now: float) -> StoredMessage | None:
+        """Make a failed or waiting message due now, with its attempts and age counted anew."""
+        self._db.run(
+            "UPDATE messages SET status = 'queued', attempts = 0, next_attempt_at = ?,"
+            " finished_at = NULL, requeued_at = ?, updated_at = ?"
+            " WHERE id = ? AND connection_id = ? AND status IN ('queued', 'failed')",
+            (now, now, now, message_id, mailbox),
+        )
+        stored = self.get(message_id)
+        return stored if stored is not None and stored.mailbox == mailbox else None
+
+    def page(
+        self,
+        mailbox: str,
+        *,
+        statuses: tuple[str, ...],
+        limit: int,
+        before: tuple[float, str] | None = None,
+        tag: str | None = None,
+    ) -> list[StoredMessage]:
+        """A mailbox's messages newest first (``before``: after this (created_at, id))."""
+        where = ["connection_id = ?"]
+        params: list[Any] = [mailbox]
+        if tag is not None:
+            where.append(
+                "id IN (SELECT message_id FROM message_tags WHERE connection_id = ? AND tag = ?)"
+            )
+            params.extend((mailbox, tag))
+        if statuses:
+            where.append(f"status IN ({', '.join('?' for _ in statuses)})")
+            params.extend(statuses)
+        if before is not None:
+            where.append("(created_at < ? OR (created_at = ? AND id < ?))")
+            params.extend((before[0], before[0], before[1]))
+        with self._db.read() as tx:
+            rows = tx.rows(
+                f"SELECT * FROM messages WHERE {' AND '.join(where)}"
+                " ORDER BY created_at DESC, id DESC LIMIT ?",
+                (*params, limit),
+            )
+        return [_message(row, []) for row in rows]
+
+    def depths(self) -> dict[str, int]:
+        with self._db.read() as tx:
+            rows = tx.rows(
+                "SELECT connection_id, count(*) AS depth FROM messages"
+                " WHERE status IN ('queued', 'sending') GROUP BY connection_id"
+            )
+        return {row["connection_id"]: int(row["depth"]) for row in rows}
+
     def stats(self, mailbox: str) -> QueueStats:
         with self._db.read() as tx:
             row = tx.row(
@@ -198,6 +269,7 @@ def _message(row: Row, attachments: list[Row]) -> StoredMessage:
         leased_until=row["leased_until"],
         last_error_code=row["last_error_code"],
         last_error=row["last_error"],
+        requeued_at=row["requeued_at"],
         zoho_error_code=row["zoho_error_code"],
         zoho_message_id=row["zoho_message_id"],
         mail_id=row["mail_id"],

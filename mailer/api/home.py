@@ -1,0 +1,39 @@
+"""``GET /``: the page for people. Anyone sees what this is; the admin (HTTP Basic) sees every
+mailbox with its health, token and queue, and the last messages."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, g, request
+
+from mailer.api import answers, pages
+from mailer.api.incoming import gateway, is_admin, require_admin
+
+bp = Blueprint("home", __name__)
+
+# The page shows this many mailboxes and this many last messages of each.
+MAILBOXES_SHOWN = 100
+MESSAGES_EACH = 5
+
+
+@bp.get("/")
+def home() -> Response:
+    g.html_errors = "Sign-in needed"
+    if not is_admin():
+        if request.args.get("signin"):
+            require_admin()  # 401 with a Basic challenge: the browser asks for the password
+        return pages.home_public()
+    views = gateway().admin.all()
+    shown = views[:MAILBOXES_SHOWN]
+    recent = [
+        answers.message(m)
+        for view in shown
+        for m in gateway().queue.page(view.mailbox.name, limit=MESSAGES_EACH).messages
+    ]
+    recent.sort(key=lambda m: m["created_at"] or "", reverse=True)
+    return pages.home(
+        mailboxes=[answers.mailbox(v) for v in shown],
+        more_mailboxes=len(views) - len(shown),
+        messages=recent,
+        transport=gateway().settings.transport,
+        state=gateway().storage.describe(),
+    )

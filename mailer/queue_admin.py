@@ -1,0 +1,137 @@
+"""Messages after they were accepted: list a mailbox's, cancel one that waits, requeue one.
+
+Each acts on one mailbox's messages; another mailbox's id is as good as unknown (404).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from dataclasses import dataclass
+
+from mailer import metrics
+from mailer.clock import Clock
+from mailer.errors import Conflict, InvalidRequest, NotFound
+from mailer.send_options import TAG
+from mailer.storage.ports import MessageQueue
+from mailer.storage.records import StoredMessage
+
+log = logging.getLogger(__name__)
+
+STATUSES = ("scheduled", "queued", "sending", "sent", "failed", "canceled")
+WAITING = ("scheduled", "queued", "sending")
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class Page:
+    messages: list[StoredMessage]
+    next_cursor: str | None
+
+
+def _cursor(message: StoredMessage) -> str:
+    raw = f"{message.created_at!r}|{message.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _position(cursor: str) -> tuple[float, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created_at, message_id = raw.split("|", 1)
+        return float(created_at), message_id
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidRequest(
+            "cursor is not one this API gave out; pass next_cursor as it came",
+            field="cursor",
+            code="invalid_cursor",
+        ) from None
+
+
+def _not_found(message_id: str) -> NotFound:
+    return NotFound(
+        f"no message {message_id[:80]!r} (unknown, or purged after retention)",
+        code="message_not_found",
+    )
+
+
+class QueueAdmin:
+    def __init__(self, *, messages: MessageQueue, clock: Clock) -> None:
+        self._messages = messages
+        self._clock = clock
+
+    def page(
+        self,
+        mailbox: str,
+        *,
+        status: str | None = None,
+        limit: int | str | None = None,
+        cursor: str | None = None,
+        statuses: tuple[str, ...] = (),
+        tag: str | None = None,
+    ) -> Page:
+        """A mailbox's messages, newest first, ``limit`` at a time (with ``tag``, those only)."""
+        if tag is not None and not TAG.match(tag):
+            raise InvalidRequest(
+                "tag is 1 to 64 of A-Z, a-z, 0-9, _ and -", field="tag", code="invalid_tag"
+            )
+        if status is not None and status not in STATUSES:
+            raise InvalidRequest(
+                f"status must be one of {', '.join(STATUSES)}",
+                field="status",
+                code="invalid_status",
+            )
+        size = self._limit(limit)
+        wanted = (status,) if status is not None else statuses
+        before = _position(cursor) if cursor else None
+        found = self._messages.page(
+            mailbox, statuses=wanted, limit=size + 1, before=before, tag=tag
+        )
+        more = len(found) > size
+        found = found[:size]
+        return Page(found, _cursor(found[-1]) if more and found else None)
+
+    def cancel(self, mailbox: str, message_id: str) -> StoredMessage:
+        canceled, stored = self._messages.cancel(message_id, mailbox, now=self._clock.now())
+        if stored is None:
+            raise _not_found(message_id)
+        if stored.status != "canceled":
+            raise Conflict(
+                f"message {message_id} is {stored.status}: only a queued or scheduled message "
+                "can be canceled",
+                code="not_cancelable",
+            )
+        if canceled:
+            metrics.message_reached(mailbox, "canceled")
+            log.info("mailbox %s: canceled %s", mailbox, message_id)
+        return stored
+
+    def requeue(self, mailbox: str, message_id: str) -> StoredMessage:
+        stored = self._messages.requeue(message_id, mailbox, now=self._clock.now())
+        if stored is None:
+            raise _not_found(message_id)
+        if stored.status != "queued":
+            raise Conflict(
+                f"message {message_id} is {stored.status}: only a failed or queued message can "
+                "be retried",
+                code="not_retryable",
+            )
+        log.info("mailbox %s: %s requeued by an operator", mailbox, message_id)
+        return stored
+
+    @staticmethod
+    def _limit(limit: int | str | None) -> int:
+        if limit is None:
+            return DEFAULT_LIMIT
+        try:
+            size = int(limit)
+        except ValueError:
+            size = 0
+        if not 1 <= size <= MAX_LIMIT:
+            raise InvalidRequest(
+                f"limit must be a whole number from 1 to {MAX_LIMIT}",
+                field="limit",
+                code="invalid_limit",
+            )
+        return size
