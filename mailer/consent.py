@@ -14,6 +14,7 @@ from mailer.errors import AccountNotFound, Forbidden, GatewayError, InvalidReque
 from mailer.storage.ports import MailboxStore, OAuthStateStore
 from mailer.storage.records import Account, Grant, OAuthState
 from mailer.tokens import RenewalPolicy, fingerprint
+from mailer.webhooks import EventMaker, no_events
 from mailer.zoho.accounts import (
     GrantRefused,
     TokenEndpointError,
@@ -79,7 +80,9 @@ class ConsentFlow:
         mail: ZohoMail,
         clock: Clock,
         policy: RenewalPolicy,
+        events: EventMaker = no_events,
     ) -> None:
+        self._events = events
         # The environment's mailbox: ZOHO_ACCOUNT_ID and ZOHO_FROM_ADDRESS are its.
         self._mailbox = mailbox
         self._redirect = urlsplit(redirect_uri)
@@ -199,6 +202,10 @@ class ConsentFlow:
                 next_renewal_at=self._policy.next_renewal(now, grant.expires_in_seconds),
             ),
             now=now,
+            event=self._events(
+                "mailbox.connected",
+                {"name": mailbox, "status": "connected", "address": account.primary_address},
+            ),
         )
         log.info(
             "connected mailbox %s to %s (account %s) at %s with refresh token %s",

@@ -24,6 +24,7 @@ from mailer.settings import Settings
 from mailer.storage.ports import Storage
 from mailer.tokens import TokenService
 from mailer.transports import Transport
+from mailer.webhooks import Webhooks
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class Gateway:
     queue: QueueAdmin
     deliveries: Fanout
     renewals: Fanout
+    webhooks: Webhooks
     tokens: TokenService | None = None
     sweep: RenewalSweep | None = None
     consent: ConsentFlow | None = None
@@ -83,6 +85,11 @@ class Gateway:
         self._run("delivery", self._deliver_due)
 
     def _deliver_due(self) -> None:
+        if self.webhooks.configured:
+            # A key of its own: never confused with a mailbox (names have no colon).
+            self.deliveries.submit(
+                "webhooks:", partial(self._run, "webhooks", self.webhooks.deliver_due)
+            )
         for name in self.storage.messages.due_mailboxes(now=self.clock.now()):
             outbox = self.parts(name).outbox
             self.deliveries.submit(name, partial(self._run, "delivery", outbox.deliver_due))

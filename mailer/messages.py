@@ -30,6 +30,7 @@ KNOWN_FIELDS = frozenset(
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # One bare addr-spec: no display name, quotes, comments, groups or list separators.
 _BARE = re.compile(r"^\s*[^\s<>\"(),:;\[\]\\]+@[^\s<>\"(),:;\[\]\\@]+\s*$")
+_CONTENT_ID = re.compile(r"^[A-Za-z0-9._@+-]{1,200}$")
 _CONTENT_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$")
 
 
@@ -38,6 +39,8 @@ class Attachment:
     filename: str
     content: bytes
     content_type: str
+    # Inline: the HTML refers to it as cid:<content_id>.
+    content_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -186,12 +189,12 @@ def _attachments(value: object) -> tuple[Attachment, ...]:
         raise _fail("attachments", "invalid_type", "attachments must be a list of objects")
     if len(value) > MAX_ATTACHMENTS:
         raise _fail("attachments", "too_many_attachments", f"at most {MAX_ATTACHMENTS} attachments")
-    result = []
+    result: list[Attachment] = []
     for index, item in enumerate(value):
         field = f"attachments[{index}]"
         if not isinstance(item, dict):
             raise _fail(field, "invalid_type", f"{field} must be an object")
-        unknown = set(item) - {"filename", "content", "content_type"}
+        unknown = set(item) - {"filename", "content", "content_type", "content_id"}
         if unknown:
             raise _fail(
                 f"{field}.{sorted(unknown)[0]}",
@@ -226,7 +229,20 @@ def _attachments(value: object) -> tuple[Attachment, ...]:
                 "invalid_content_type",
                 f"{field}.content_type must be a MIME type such as application/pdf",
             )
-        result.append(Attachment(filename.strip(), data, content_type.lower()))
+        content_id = item.get("content_id")
+        if content_id is not None and (
+            not isinstance(content_id, str) or not _CONTENT_ID.match(content_id)
+        ):
+            raise _fail(
+                f"{field}.content_id",
+                "invalid_content_id",
+                f"{field}.content_id is 1 to 200 of A-Z, a-z, 0-9 and . _ @ + -",
+            )
+        if content_id is not None and content_id in {a.content_id for a in result}:
+            raise _fail(
+                f"{field}.content_id", "duplicate_content_id", f"{field}.content_id is taken"
+            )
+        result.append(Attachment(filename.strip(), data, content_type.lower(), content_id))
     return tuple(result)
 
 
@@ -268,6 +284,13 @@ def parse_send_request(body: object) -> OutgoingMessage:
     text = _body_text(body, "text")
     if html is None and text is None:
         raise _fail("text", "missing_body", "give the message body in html or text")
+    attachments = _attachments(body.get("attachments"))
+    if html is None and any(a.content_id for a in attachments):
+        raise _fail(
+            "html",
+            "inline_needs_html",
+            "an attachment with content_id is an inline image of the HTML body: give html",
+        )
     return OutgoingMessage(
         to=to,
         cc=cc,
@@ -276,5 +299,5 @@ def parse_send_request(body: object) -> OutgoingMessage:
         subject=subject,
         html=html,
         text=text,
-        attachments=_attachments(body.get("attachments")),
+        attachments=attachments,
     )

@@ -12,8 +12,6 @@ import logging
 import os
 import random
 import secrets
-from dataclasses import dataclass
-from typing import Any
 
 from mailer import metrics, pacing
 from mailer.clock import Clock, utc_iso
@@ -27,12 +25,15 @@ from mailer.errors import (
     ZohoThrottled,
 )
 from mailer.logs import fields
-from mailer.messages import Attachment, OutgoingMessage
+from mailer.message_view import message_view
+from mailer.messages import OutgoingMessage
+from mailer.outbox_records import Accepted, OutboxStats, finished, from_stored, to_payload
 from mailer.send_options import SendOptions
 from mailer.settings import RateLimit
 from mailer.storage.ports import CallLedger, MessageQueue
 from mailer.storage.records import Outcome, StoredAttachment, StoredMessage
 from mailer.transports import Receipt, Transport
+from mailer.webhooks import EventMaker, no_events
 
 log = logging.getLogger(__name__)
 
@@ -42,59 +43,6 @@ HOLD_RECHECK_SECONDS = 30.0
 MAX_INLINE_WAIT_SECONDS = 1.0
 # The most one delivery pass sends, so that a pass ends and shutdown stays prompt.
 MAX_PER_PASS = 200
-
-
-def to_payload(message: OutgoingMessage) -> dict[str, Any]:
-    return {
-        "to": list(message.to),
-        "cc": list(message.cc),
-        "bcc": list(message.bcc),
-        "sender": message.sender,
-        "subject": message.subject,
-        "html": message.html,
-        "text": message.text,
-    }
-
-
-def from_stored(stored: StoredMessage) -> OutgoingMessage:
-    p = stored.payload
-    return OutgoingMessage(
-        to=tuple(p["to"]),
-        cc=tuple(p["cc"]),
-        bcc=tuple(p["bcc"]),
-        sender=p["sender"],
-        subject=p["subject"],
-        html=p["html"],
-        text=p["text"],
-        attachments=tuple(
-            Attachment(a.filename, a.content, a.content_type) for a in stored.attachments
-        ),
-    )
-
-
-@dataclass(frozen=True)
-class Accepted:
-    """A stored message and how its inline attempt went: sent, queued, or failed for good."""
-
-    message_id: str
-    receipt: Receipt | None = None
-    failure: GatewayError | None = None
-    scheduled: bool = False
-
-    @property
-    def outcome(self) -> str:
-        if self.receipt:
-            return "sent"
-        if self.failure:
-            return "failed"
-        return "scheduled" if self.scheduled else "queued"
-
-
-@dataclass(frozen=True)
-class OutboxStats:
-    queue_depth: int
-    oldest_queued_age_seconds: float | None
-    paused_until: float | None
 
 
 class Outbox:
@@ -111,8 +59,10 @@ class Outbox:
         policy: DeliveryPolicy,
         limits: tuple[RateLimit, ...],
         rng: random.Random | None = None,
+        events: EventMaker = no_events,
     ) -> None:
         self._mailbox = mailbox
+        self._events = events
         self._messages = messages
         self._ledger = ledger
         self._transport = transport
@@ -166,7 +116,8 @@ class Outbox:
             send_at=options.send_at,
             tags=options.tags,
             attachments=tuple(
-                StoredAttachment(a.filename, a.content_type, a.content) for a in message.attachments
+                StoredAttachment(a.filename, a.content_type, a.content, a.content_id)
+                for a in message.attachments
             ),
             calls=calls,
             now=now,
@@ -360,8 +311,12 @@ class Outbox:
         )
 
     def _finish(self, stored: StoredMessage, outcome: Outcome, now: float) -> bool:
-        """Record a final outcome while this process holds the lease (counted once)."""
-        if not self._messages.finish(stored.id, self._owner, outcome, now=now):
+        """Record a final outcome while this process holds the lease (counted once), with its
+        webhook event in the same transaction."""
+        event = self._events(
+            f"message.{outcome.status}", message_view(finished(stored, outcome, now))
+        )
+        if not self._messages.finish(stored.id, self._owner, outcome, now=now, event=event):
             return False
         metrics.message_reached(self._mailbox, outcome.status)
         return True

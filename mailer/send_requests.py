@@ -19,7 +19,8 @@ from mailer.errors import Conflict, InvalidRequest
 from mailer.logs import fields
 from mailer.mailbox_parts import MailboxParts
 from mailer.messages import parse_send_request
-from mailer.outbox import Accepted, Outbox
+from mailer.outbox import Outbox
+from mailer.outbox_records import Accepted
 from mailer.send_options import parse_send_options
 from mailer.storage.ports import IdempotencyStore
 from mailer.storage.records import StoredMessage

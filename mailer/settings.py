@@ -2,18 +2,42 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
+from mailer.destinations import private_address
+from mailer.setting_values import (
+    DEFAULT_DB,
+    RateLimit,
+    check_base_url,
+    db_location,
+    db_password,
+    is_fernet_key,
+    is_postgres_url,
+    parse_rate_limits,
+    parses_as_url,
+    webhook_key,
+)
+
+__all__ = [
+    "DEFAULT_DB",
+    "RateLimit",
+    "Settings",
+    "SettingsError",
+    "check_base_url",
+    "db_location",
+    "db_password",
+    "from_env",
+    "is_postgres_url",
+    "parse_rate_limits",
+    "webhook_key",
+]
+
 DEFAULT_ACCOUNTS_URL = "https://accounts.zoho.com"
 DEFAULT_API_DOMAIN = "https://mail.zoho.com"
 DEFAULT_REDIRECT_URI = "http://localhost:8000/api/email/callback"
-DEFAULT_DB = "instance/mailer.sqlite3"
 
 Transport = Literal["zoho", "outbox"]
 
@@ -24,14 +48,6 @@ class SettingsError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
         self.problems = problems
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    """At most ``count`` calls in any window of ``window_seconds``."""
-
-    count: int
-    window_seconds: int
 
 
 @dataclass(frozen=True)
@@ -73,6 +89,9 @@ class Settings:
     connect_link_hours: float = 72
     # Prometheus counters and GET /metrics; off: neither (for hosts that do not scrape).
     metrics: bool = True
+    webhook_url: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
+    webhook_allow_private: bool = False
 
     @property
     def delivery_lease_seconds(self) -> float:
@@ -95,84 +114,10 @@ class Settings:
             self.metrics_key,
             *self.api_keys,
             *self.encryption_keys,
+            self.webhook_secret,
             db_password(self.db),
         )
         return tuple(v for v in values if v)
-
-
-def is_postgres_url(location: str) -> bool:
-    return location.startswith(("postgresql://", "postgres://"))
-
-
-def db_password(location: str) -> str | None:
-    if not is_postgres_url(location) or not _parses(location):
-        return None
-    return urlsplit(location).password
-
-
-def _is_fernet_key(key: str) -> bool:
-    try:
-        return len(base64.urlsafe_b64decode(key.encode())) == 32
-    except (ValueError, binascii.Error):
-        return False
-
-
-def _parses(url: str) -> bool:
-    try:
-        urlsplit(url).port  # noqa: B018 - raises on a bad host or port
-    except ValueError:
-        return False
-    return True
-
-
-def db_location(environ: Mapping[str, str]) -> str:
-    """MAILER_DB; else a PostgreSQL DATABASE_URL (the platforms' convention); else the file."""
-    explicit = environ.get("MAILER_DB", "").strip()
-    if explicit:
-        return explicit
-    platform = environ.get("DATABASE_URL", "").strip()
-    return platform if is_postgres_url(platform) else DEFAULT_DB
-
-
-_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-
-
-def parse_rate_limits(text: str) -> tuple[RateLimit, ...]:
-    """Parse ``N/second;N/minute;N/hour;N/day`` (or ``off``) into limits; raises ValueError."""
-    text = text.strip()
-    if text.lower() == "off":
-        return ()
-    limits: list[RateLimit] = []
-    for part in text.split(";"):
-        count_text, _, unit = part.strip().partition("/")
-        if unit.strip().lower() not in _UNITS or not count_text.strip().isdigit():
-            raise ValueError(f"{part.strip()!r} is not N/second, N/minute, N/hour or N/day")
-        count = int(count_text)
-        if count < 1:
-            raise ValueError(f"{part.strip()!r} must allow at least one call")
-        limits.append(RateLimit(count, _UNITS[unit.strip().lower()]))
-    return tuple(limits)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_base_url(value: str) -> str | None:
-    """Why ``value`` is not a usable upstream base URL, or None when it is."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "must be an absolute http(s) URL"
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        return "must use https (plain http is allowed only for loopback test servers)"
-    if parts.query or parts.fragment:
-        return "must not carry a query or fragment"
-    return None
 
 
 class _Reader:
@@ -287,15 +232,20 @@ def from_env(environ: Mapping[str, str]) -> Settings:
         ),
         connect_link_hours=read.number("MAILER_CONNECT_LINK_HOURS", 72, minimum=0.01),
         metrics=read.switch("MAILER_METRICS", True),
+        webhook_url=read.text("MAILER_WEBHOOK_URL"),
+        webhook_secret=read.text("MAILER_WEBHOOK_SECRET"),
+        webhook_allow_private=(read.text("MAILER_WEBHOOK_ALLOW_PRIVATE") or "").lower()
+        in ("true", "1", "yes", "on"),
     )
-    if settings.encryption_keys and not all(map(_is_fernet_key, settings.encryption_keys)):
+    read.problems.extend(_webhook_problems(settings))
+    if settings.encryption_keys and not all(map(is_fernet_key, settings.encryption_keys)):
         # Never echo the value: it is the key.
         read.problems.append(
             "MAILER_ENCRYPTION_KEY: each comma-separated key must be a Fernet key (32 bytes, "
             "url-safe base64); generate one with `python3 -c 'from cryptography.fernet import "
             "Fernet; print(Fernet.generate_key().decode())'`"
         )
-    if is_postgres_url(settings.db) and not _parses(settings.db):
+    if is_postgres_url(settings.db) and not parses_as_url(settings.db):
         # Never echo the value: it may hold the database password.
         source = "MAILER_DB" if environ.get("MAILER_DB", "").strip() else "DATABASE_URL"
         read.problems.append(f"{source}: not a valid PostgreSQL URL (host, port or quoting)")
@@ -306,6 +256,35 @@ def from_env(environ: Mapping[str, str]) -> Settings:
     if read.problems:
         raise SettingsError(read.problems)
     return settings
+
+
+def _webhook_problems(settings: Settings) -> list[str]:
+    url, secret = settings.webhook_url, settings.webhook_secret
+    if url is None and secret is None:
+        return []
+    if url is None or secret is None:
+        return ["MAILER_WEBHOOK_URL and MAILER_WEBHOOK_SECRET: set both, or neither"]
+    problems = []
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        problems.append("MAILER_WEBHOOK_URL: must be an absolute http(s) URL")
+    elif not settings.webhook_allow_private:
+        try:
+            private = private_address(url)
+        except OSError:
+            private = None  # not resolvable now: checked again at each delivery
+        if private is not None:
+            problems.append(
+                f"MAILER_WEBHOOK_URL: its host resolves to {private}, a loopback or private "
+                "address; set MAILER_WEBHOOK_ALLOW_PRIVATE=true if that is meant"
+            )
+    if webhook_key(secret) is None:
+        problems.append(
+            "MAILER_WEBHOOK_SECRET: must be base64 of at least 16 bytes, optionally prefixed "
+            "whsec_ (generate one with `python3 -c 'import base64, secrets; "
+            'print("whsec_" + base64.b64encode(secrets.token_bytes(32)).decode())\'`)'
+        )
+    return problems
 
 
 def _zoho_problems(settings: Settings) -> list[str]:

@@ -19,6 +19,7 @@ from mailer.clock import Clock, utc_iso
 from mailer.errors import NotConnected, ReauthorizationRequired, TokenUnavailable
 from mailer.storage.ports import MailboxStore, SingleFlight
 from mailer.storage.records import Grant, Mailbox
+from mailer.webhooks import EventMaker, no_events
 from mailer.zoho.accounts import GrantRefused, Throttled, TokenEndpointError, TokenGrant
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,9 @@ class TokenService:
         clock: Clock,
         policy: RenewalPolicy,
         rng: random.Random | None = None,
+        events: EventMaker = no_events,
     ) -> None:
+        self._events = events
         self._mailboxes = mailboxes
         self._accounts = accounts
         self._locks = locks
@@ -262,6 +265,7 @@ class TokenService:
             "throttled" if isinstance(exc, Throttled) else "refused" if needs_reauth else "failed"
         )
         metrics.renewal(mailbox.name, short)
+        newly_refused = needs_reauth and not mailbox.needs_reauth
         self._mailboxes.record_renewal_failure(
             mailbox.name,
             outcome=outcome,
@@ -269,6 +273,16 @@ class TokenService:
             next_renewal_at=now + delay,
             needs_reauth=needs_reauth,
             now=now,
+            event=self._events(
+                "mailbox.needs_reconnect",
+                {
+                    "name": mailbox.name,
+                    "status": "needs_reconnect",
+                    "address": mailbox.primary_address,
+                },
+            )
+            if newly_refused
+            else None,
         )
         return short
 

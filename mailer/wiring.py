@@ -26,6 +26,7 @@ from mailer.tokens import RenewalPolicy, TokenService
 from mailer.transports import Transport
 from mailer.transports.dry_run import DryRunTransport
 from mailer.transports.zoho import ZohoTransport
+from mailer.webhooks import Webhooks
 from mailer.zoho.accounts import ZohoAccounts
 from mailer.zoho.http import ZohoSession
 from mailer.zoho.mail import ZohoMail
@@ -48,6 +49,7 @@ def wire(
 ) -> Gateway:
     """The services, and each mailbox's transport and outbox as it is first used."""
     zoho = _zoho_clients(settings, session) if settings.transport == "zoho" else None
+    webhooks = Webhooks(settings=settings, queue=storage.webhooks, clock=clock)
     policy = RenewalPolicy(
         lead_seconds=settings.refresh_lead_seconds,
         buffer_seconds=settings.refresh_buffer_seconds,
@@ -61,6 +63,7 @@ def wire(
             clock=clock,
             policy=policy,
             rng=rng,
+            events=webhooks.event,
         )
         if zoho is not None
         else None
@@ -104,6 +107,7 @@ def wire(
             policy=delivery,
             limits=settings.rate_limits if zoho is not None else (),
             rng=rng,
+            events=webhooks.event,
         )
         return MailboxParts(transport, outbox)
 
@@ -158,6 +162,7 @@ def wire(
             mail=zoho[1],
             clock=clock,
             policy=policy,
+            events=webhooks.event,
         )
         if zoho is not None
         else None
@@ -173,6 +178,7 @@ def wire(
         queue=QueueAdmin(messages=storage.messages, clock=clock),
         deliveries=Fanout("delivery", threads=DELIVERY_THREADS, inline=inline),
         renewals=renewals,
+        webhooks=webhooks,
         tokens=tokens,
         sweep=sweep,
         consent=consent,

@@ -134,6 +134,7 @@ class FakeZoho:
         self.mail_calls: list[Call] = []
         self.sent: list[dict[str, Any]] = []
         self.uploads: list[list[tuple[str, bytes, str]]] = []
+        self.inline_uploads: list[list[tuple[str, bytes, str]]] = []
         self.all_tokens: list[str] = []  # every token ever issued, for secret checks
         self._ids = itertools.count(1781769938654155100)
         self.app = self._build()
@@ -437,17 +438,27 @@ class FakeZoho:
                 return denied
             if request.args.get("uploadType") != "multipart" or not call.files:
                 return mail_error(400, "LESS_THAN_MIN_OCCURANCE")
+            inline = request.args.get("isInline") == "true"
             with fake.lock:
-                fake.uploads.append(call.files)
-            data = [
-                {
+                (fake.inline_uploads if inline else fake.uploads).append(call.files)
+            data = []
+            for name, content, _ in call.files:
+                store = str(next(fake._ids))
+                entry = {
                     "attachmentSize": str(len(content)),
-                    "storeName": str(next(fake._ids)),
+                    "storeName": store,
                     "attachmentName": name,
                     "attachmentPath": f"/Mail/{secrets.token_hex(8)}-{name}",
                 }
-                for name, content, _ in call.files
-            ]
+                if inline:  # Zoho names inline files itself and adds the URL for <img>
+                    extension = name.rsplit(".", 1)[-1]
+                    entry["attachmentName"] = f"{store}.{extension}"
+                    entry["attachmentPath"] = f"/compose/{store}.{extension}"
+                    entry["url"] = (
+                        f"/zm/ImageSignature?fileName={store}.{extension}"
+                        f"&accountId={account_id}&storeName={store}&frm=c"
+                    )
+                data.append(entry)
             return envelope(200, data)
 
         @app.post("/api/accounts/<account_id>/messages")

@@ -51,6 +51,7 @@ def test_a_state_file_written_by_0_1_0_upgrades_with_nothing_lost(tmp_path: Path
         "0002_oauth_state_outcome",
         "0003_mailboxes",
         "0004_cancel_and_list",
+        "0005_webhooks",
     ]
     mailbox = storage.mailboxes.get("default")
     assert mailbox is not None
@@ -93,6 +94,7 @@ def test_postgresql_keeps_its_tables_in_schema_mailer(postgres: PostgresServer) 
             "0002_oauth_state_outcome",
             "0003_mailboxes",
             "0004_cancel_and_list",
+            "0005_webhooks",
         ]
         storage.oauth_states.add("s", "b", 2.0, 1.0)
     finally:

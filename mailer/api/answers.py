@@ -7,7 +7,10 @@ from typing import Any
 from mailer.clock import utc_iso
 from mailer.errors import GatewayError, NotReady
 from mailer.mailbox_admin import ConnectLinkIssued, MailboxView
-from mailer.outbox import Accepted, OutboxStats
+from mailer.message_view import message_view as message
+
+__all__ = ["message"]
+from mailer.outbox_records import Accepted, OutboxStats
 from mailer.queue_admin import Page
 from mailer.send_requests import Answer
 from mailer.storage.records import StoredMessage
@@ -67,37 +70,6 @@ def replayed(stored: StoredMessage) -> Answer:
         }
         return Answer(502, body, replayed=True)
     return Answer(202, {"id": stored.id, "status": stored.status}, replayed=True)
-
-
-def message(stored: StoredMessage) -> dict[str, Any]:
-    """A message as ``GET /api/email/messages/<id>`` shows it (never its body)."""
-    return {
-        "id": stored.id,
-        "mailbox": stored.mailbox,
-        "status": stored.status,
-        "subject": stored.payload.get("subject"),
-        "to": stored.payload.get("to", []),
-        "cc": stored.payload.get("cc", []),
-        "bcc_count": len(stored.payload.get("bcc", [])),
-        "tags": stored.payload.get("tags", []),
-        "metadata": stored.payload.get("metadata", {}),
-        "source": stored.payload.get("source", "http"),
-        "send_at": utc_iso(stored.next_attempt_at) if stored.status == "scheduled" else None,
-        "attempts": stored.attempts,
-        "next_attempt_at": utc_iso(stored.next_attempt_at) if stored.status == "queued" else None,
-        "last_error": None
-        if stored.last_error_code is None
-        else {
-            "code": stored.last_error_code,
-            "message": stored.last_error,
-            "zoho_error_code": stored.zoho_error_code,
-        },
-        "zoho_message_id": stored.zoho_message_id,
-        "mail_id": stored.mail_id,
-        "created_at": utc_iso(stored.created_at),
-        "updated_at": utc_iso(stored.updated_at),
-        "finished_at": utc_iso(stored.finished_at),
-    }
 
 
 def status(

@@ -69,6 +69,12 @@ SCHEMAS: dict[str, Any] = {
             "filename": {"type": "string", "minLength": 1, "maxLength": 255},
             "content": {"type": "string", "contentEncoding": "base64"},
             "content_type": {"type": "string", "default": "application/octet-stream"},
+            "content_id": {
+                "type": "string",
+                "pattern": "^[A-Za-z0-9._@+-]{1,200}$",
+                "description": "Makes it an inline image: the HTML refers to it as "
+                "cid:<content_id> (needs html).",
+            },
         },
     },
     "SendResult": {

@@ -12,6 +12,7 @@ from mailer.storage.tables.ledger import LedgerTable
 from mailer.storage.tables.mailboxes import MailboxTable
 from mailer.storage.tables.messages import MessageTable
 from mailer.storage.tables.oauth_states import OAuthStateTable
+from mailer.storage.tables.webhooks import WebhookTable
 
 
 class Tables:
@@ -22,6 +23,7 @@ class Tables:
         self.mailboxes = MailboxTable(db, sealer)
         self.api_keys = ApiKeyTable(db)
         self.connect_links = ConnectLinkTable(db)
+        self.webhooks = WebhookTable(db)
         self.idempotency = IdempotencyTable(db)
         self.messages = MessageTable(db)
         self.ledger = LedgerTable(db)
@@ -43,5 +45,10 @@ class Tables:
             tx.execute(
                 "DELETE FROM connect_links WHERE expires_at < ?",
                 (cutoffs.oauth_states_expired_before,),
+            )
+            tx.execute(
+                "DELETE FROM webhook_events WHERE created_at < ?"
+                " AND (delivered_at IS NOT NULL OR given_up_at IS NOT NULL)",
+                (cutoffs.messages_finished_before,),
             )
         return deleted

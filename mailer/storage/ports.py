@@ -21,8 +21,10 @@ from mailer.storage.records import (
     MailPause,
     OAuthState,
     Outcome,
+    PendingEvent,
     StoredAttachment,
     StoredMessage,
+    WebhookEvent,
 )
 
 
@@ -81,6 +83,7 @@ class MailboxStore(Protocol):
         account: Account,
         grant: Grant,
         now: float,
+        event: PendingEvent | None = None,
     ) -> str | None:
         """Store a connection made through the consent flow, replacing any earlier one; returns
         the refresh token it replaced (to revoke), if another."""
@@ -96,6 +99,7 @@ class MailboxStore(Protocol):
         next_renewal_at: float,
         needs_reauth: bool,
         now: float,
+        event: PendingEvent | None = None,
     ) -> None: ...
 
     def discard_access_token(self, name: str, access_token: str) -> None:
@@ -151,8 +155,17 @@ class MessageQueue(Protocol):
 
     def get(self, message_id: str) -> StoredMessage | None: ...
 
-    def finish(self, message_id: str, owner: str, outcome: Outcome, *, now: float) -> bool:
-        """Record a final outcome; False when ``owner`` no longer holds the lease."""
+    def finish(
+        self,
+        message_id: str,
+        owner: str,
+        outcome: Outcome,
+        *,
+        now: float,
+        event: PendingEvent | None = None,
+    ) -> bool:
+        """Record a final outcome (and ``event``, in the same transaction); False when
+        ``owner`` no longer holds the lease (then nothing is stored)."""
 
     def retry(
         self,
@@ -259,6 +272,23 @@ class ConnectLinkStore(Protocol):
         """Look a link up and, when unused and unexpired, mark it used (once)."""
 
 
+class WebhookQueue(Protocol):
+    """Webhook events until the receiver takes them (or 24 hours pass)."""
+
+    def claim_due(self, *, now: float, leased_until: float, limit: int) -> list[WebhookEvent]:
+        """Lease due events so that no other worker or host sends them meanwhile."""
+
+    def delivered(self, event_id: str, *, attempts: int, now: float) -> None: ...
+
+    def retry(
+        self, event_id: str, *, attempts: int, next_attempt_at: float, error: str, now: float
+    ) -> None: ...
+
+    def give_up(self, event_id: str, *, attempts: int, error: str, now: float) -> None: ...
+
+    def pending(self) -> int: ...
+
+
 class SingleFlight(Protocol):
     """A lock by name held by one thread of one process of one host at a time."""
 
@@ -288,6 +318,9 @@ class Storage(Protocol):
 
     @property
     def connect_links(self) -> ConnectLinkStore: ...
+
+    @property
+    def webhooks(self) -> WebhookQueue: ...
 
     @property
     def locks(self) -> SingleFlight: ...

@@ -91,6 +91,7 @@ class StoredAttachment:
     filename: str
     content_type: str
     content: bytes = field(repr=False)
+    content_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -158,3 +159,24 @@ class ConnectLink:
     mailbox: str
     expires_at: float
     used_at: float | None
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    """A webhook event to store with the change that causes it; ``body`` is its JSON."""
+
+    id: str
+    type: str
+    body: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """A stored webhook event that is due for an attempt."""
+
+    id: str
+    type: str
+    body: str
+    created_at: float
+    attempts: int

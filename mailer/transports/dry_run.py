@@ -43,6 +43,16 @@ def to_email(
             email.set_content(message.html, subtype="html")
     for attachment in message.attachments:
         maintype, _, subtype = attachment.content_type.partition("/")
+        if attachment.content_id:
+            email.add_attachment(
+                attachment.content,
+                maintype=maintype,
+                subtype=subtype,
+                filename=attachment.filename,
+                disposition="inline",
+                cid=f"<{attachment.content_id}>",
+            )
+            continue
         email.add_attachment(
             attachment.content, maintype=maintype, subtype=subtype, filename=attachment.filename
         )

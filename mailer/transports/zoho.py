@@ -18,7 +18,7 @@ from mailer.errors import (
     UpstreamTimeout,
     ZohoThrottled,
 )
-from mailer.messages import OutgoingMessage
+from mailer.messages import Attachment, OutgoingMessage
 from mailer.storage.ports import MailboxStore, SingleFlight
 from mailer.storage.records import Account, Mailbox
 from mailer.tokens import CONNECT_HINT, REAUTH_HINT, TokenService, require_usable
@@ -56,14 +56,23 @@ THROTTLE_RETRY_AFTER_SECONDS = 60
 
 
 def zoho_payload(
-    message: OutgoingMessage, sender: str, uploaded: list[UploadedAttachment]
+    message: OutgoingMessage,
+    sender: str,
+    uploaded: list[UploadedAttachment],
+    inline: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The send request's JSON, with only the keys Zoho documents (it rejects any other)."""
+    """The send request's JSON, with only the keys Zoho documents (it rejects any other).
+
+    ``inline`` maps each inline image's content id to the URL of its inline upload: the HTML's
+    ``cid:`` references become those URLs, which is how Zoho's HTML finds an inline image."""
+    content = message.body
+    for content_id, url in (inline or {}).items():
+        content = content.replace(f"cid:{content_id}", url)
     payload: dict[str, Any] = {
         "fromAddress": sender,
         "toAddress": ",".join(message.to),
         "subject": message.subject,
-        "content": message.body,
+        "content": content,
         "mailFormat": "html" if message.is_html else "plaintext",
     }
     if message.cc:
@@ -148,21 +157,32 @@ class ZohoTransport:
         try:
             account = self.account()
             sender = self._sender(message, account)
-            uploaded: list[UploadedAttachment] = []
-            if message.attachments:
-                files = [(a.filename, a.content, a.content_type) for a in message.attachments]
-                uploaded = self._with_token(
-                    lambda c, token: self._mail.upload_attachments(
-                        c.mail_api_url, token, account.account_id, files
-                    )
-                )
-            payload = zoho_payload(message, sender, uploaded)
+            uploaded = self._upload(account, [a for a in message.attachments if not a.content_id])
+            images = [a for a in message.attachments if a.content_id]
+            inline = {
+                str(a.content_id): str(u.url)
+                for a, u in zip(images, self._upload(account, images, inline=True), strict=True)
+            }
+            payload = zoho_payload(message, sender, uploaded, inline)
             sent = self._with_token(
                 lambda c, token: self._mail.send(c.mail_api_url, token, account.account_id, payload)
             )
         except MailError as exc:
             raise as_gateway_error(exc) from exc
         return Receipt(id=message_id, zoho_message_id=sent.message_id, mail_id=sent.mail_id)
+
+    def _upload(
+        self, account: Account, attachments: list[Attachment], *, inline: bool = False
+    ) -> list[UploadedAttachment]:
+        """One multipart upload of ``attachments`` (none: no call)."""
+        if not attachments:
+            return []
+        files = [(a.filename, a.content, a.content_type) for a in attachments]
+        return self._with_token(
+            lambda c, token: self._mail.upload_attachments(
+                c.mail_api_url, token, account.account_id, files, inline=inline
+            )
+        )
 
     def account(self, *, refresh: bool = False) -> Account:
         """The mailbox to send from: looked up once (single flight) and kept in the store."""
@@ -212,8 +232,10 @@ class ZohoTransport:
             log.info("could not re-check the sender now (%s); it is checked at delivery", exc)
 
     def calls_for(self, message: OutgoingMessage) -> int:
-        """The send, and one upload for all attachments."""
-        return 2 if message.attachments else 1
+        """The send, one upload for the attachments, one for the inline images."""
+        inline = any(a.content_id for a in message.attachments)
+        regular = any(not a.content_id for a in message.attachments)
+        return 1 + int(inline) + int(regular)
 
     def readiness(self) -> Readiness:
         connection = self._mailboxes.get(self._mailbox)

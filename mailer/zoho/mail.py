@@ -69,6 +69,8 @@ class UploadedAttachment:
     store_name: str
     attachment_path: str
     attachment_name: str
+    # Inline uploads: where the HTML's <img> finds it.
+    url: str | None = None
 
 
 class ZohoOAuth(requests.auth.AuthBase):
@@ -168,13 +170,17 @@ class ZohoMail:
         access_token: str,
         account_id: str,
         files: Sequence[tuple[str, bytes, str]],
+        *,
+        inline: bool = False,
     ) -> list[UploadedAttachment]:
-        """Upload (filename, content, content type) files in one multipart request."""
+        """Upload (filename, content, content type) files in one multipart request; with
+        ``inline``, as images of the HTML body (each gets a ``url``)."""
+        params = {"uploadType": "multipart", **({"isInline": "true"} if inline else {})}
         body = self._call(
             "POST",
             f"{base_url}/api/accounts/{account_id}/messages/attachments",
             access_token,
-            params={"uploadType": "multipart"},
+            params=params,
             files=[("attach", (name, content, kind)) for name, content, kind in files],
         )
         data = body.get("data")
@@ -190,7 +196,13 @@ class ZohoMail:
             )
             if not all(isinstance(n, str | int) for n in names):
                 raise MailUnavailable("Zoho's upload reply lacks storeName or attachmentPath")
-            uploaded.append(UploadedAttachment(*(str(n) for n in names)))
+            url = entry.get("url")
+            if inline and not isinstance(url, str):
+                raise MailUnavailable("Zoho's inline upload reply has no url")
+            store_name, path, name = (str(n) for n in names)
+            uploaded.append(
+                UploadedAttachment(store_name, path, name, url if isinstance(url, str) else None)
+            )
         if len(uploaded) != len(files):
             raise MailUnavailable(
                 f"Zoho stored {len(uploaded)} attachments of the {len(files)} uploaded"

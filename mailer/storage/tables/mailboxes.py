@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 from mailer.storage.database import Database, Row
-from mailer.storage.records import Account, Grant, Mailbox
+from mailer.storage.records import Account, Grant, Mailbox, PendingEvent
 from mailer.storage.sealing import Sealer
+from mailer.storage.tables.webhooks import insert_event
 
 _INSERT = (
     "INSERT INTO connections (id, refresh_token, seed_fingerprint, accounts_url, mail_api_url,"
@@ -150,8 +151,11 @@ class MailboxTable:
         account: Account,
         grant: Grant,
         now: float,
+        event: PendingEvent | None = None,
     ) -> str | None:
         with self._db.write(serialize=f"mailbox:{name}") as tx:
+            if event is not None:
+                insert_event(tx, event)
             old = tx.row(
                 "SELECT seed_fingerprint, refresh_token, created_at, from_address"
                 " FROM connections WHERE id = ?",
@@ -207,15 +211,22 @@ class MailboxTable:
         next_renewal_at: float,
         needs_reauth: bool,
         now: float,
+        event: PendingEvent | None = None,
     ) -> None:
         # A refused refresh token takes its access token with it; other failures keep it.
         forget = ", access_token = NULL, access_expires_at = NULL" if needs_reauth else ""
-        self._db.run(
+        sql = (
             "UPDATE connections SET next_renewal_at = ?, renewal_failures = ?,"
             " last_renewal_at = ?, last_renewal_outcome = ?, needs_reauth = ?,"
-            f" updated_at = ?, renewal_claimed_until = NULL{forget} WHERE id = ?",
-            (next_renewal_at, failures, now, outcome, int(needs_reauth), now, name),
+            f" updated_at = ?, renewal_claimed_until = NULL{forget} WHERE id = ?"
         )
+        params = (next_renewal_at, failures, now, outcome, int(needs_reauth), now, name)
+        if event is None:
+            self._db.run(sql, params)
+            return
+        with self._db.write(serialize=f"mailbox:{name}") as tx:
+            tx.execute(sql, params)
+            insert_event(tx, event)
 
     def discard_access_token(self, name: str, access_token: str) -> None:
         with self._db.write(serialize=f"mailbox:{name}") as tx:

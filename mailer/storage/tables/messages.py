@@ -7,7 +7,8 @@ from typing import Any
 
 from mailer.storage.database import Database, Row
 from mailer.storage.ports import QueueStats
-from mailer.storage.records import Outcome, StoredAttachment, StoredMessage
+from mailer.storage.records import Outcome, PendingEvent, StoredAttachment, StoredMessage
+from mailer.storage.tables.webhooks import insert_event
 
 _INSERT = (
     "INSERT INTO messages (id, connection_id, status, payload, calls, next_attempt_at,"
@@ -50,9 +51,9 @@ class MessageTable:
                 tx.execute(_INSERT, row)
                 tx.executemany(
                     "INSERT INTO message_attachments (message_id, position, filename,"
-                    " content_type, content) VALUES (?, ?, ?, ?, ?)",
+                    " content_type, content, content_id) VALUES (?, ?, ?, ?, ?, ?)",
                     [
-                        (message_id, i, a.filename, a.content_type, a.content)
+                        (message_id, i, a.filename, a.content_type, a.content, a.content_id)
                         for i, a in enumerate(attachments)
                     ],
                 )
@@ -130,34 +131,40 @@ class MessageTable:
             if row is None:
                 return None
             attachments = tx.rows(
-                "SELECT filename, content_type, content FROM message_attachments"
+                "SELECT filename, content_type, content, content_id FROM message_attachments"
                 " WHERE message_id = ? ORDER BY position",
                 (message_id,),
             )
         return _message(row, attachments)
 
-    def finish(self, message_id: str, owner: str, outcome: Outcome, *, now: float) -> bool:
-        changed = self._db.run(
+    def finish(
+        self,
+        message_id: str,
+        owner: str,
+        outcome: Outcome,
+        *,
+        now: float,
+        event: PendingEvent | None = None,
+    ) -> bool:
+        sql = (
             "UPDATE messages SET status = ?, attempts = ?, zoho_message_id = ?, mail_id = ?,"
             " last_error_code = COALESCE(?, last_error_code),"
             " last_error = COALESCE(?, last_error), zoho_error_code = ?,"
             " lease_owner = NULL, leased_until = NULL, updated_at = ?, finished_at = ?"
-            " WHERE id = ? AND lease_owner = ? AND status = 'sending'",
-            (
-                outcome.status,
-                outcome.attempts,
-                outcome.zoho_message_id,
-                outcome.mail_id,
-                outcome.error_code,
-                outcome.error,
-                outcome.zoho_error_code,
-                now,
-                now,
-                message_id,
-                owner,
-            ),
+            " WHERE id = ? AND lease_owner = ? AND status = 'sending'"
         )
-        return changed == 1
+        params = (
+            *(outcome.status, outcome.attempts, outcome.zoho_message_id, outcome.mail_id),
+            *(outcome.error_code, outcome.error, outcome.zoho_error_code, now, now),
+            *(message_id, owner),
+        )
+        if event is None:
+            return self._db.run(sql, params) == 1
+        with self._db.write() as tx:
+            if tx.execute(sql, params) != 1:
+                return False
+            insert_event(tx, event)  # the event commits with the outcome, or neither does
+            return True
 
     def retry(
         self,
@@ -260,7 +267,7 @@ def _message(row: Row, attachments: list[Row]) -> StoredMessage:
         status=row["status"],
         payload=json.loads(row["payload"]),
         attachments=tuple(
-            StoredAttachment(a["filename"], a["content_type"], bytes(a["content"]))
+            StoredAttachment(a["filename"], a["content_type"], bytes(a["content"]), a["content_id"])
             for a in attachments
         ),
         calls=row["calls"],

@@ -1,0 +1,83 @@
+"""What the outbox stores and answers: a message's payload both ways, the outcome of an
+accept, the queue's figures, and a message as it stands once finished."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from mailer.errors import GatewayError
+from mailer.messages import Attachment, OutgoingMessage
+from mailer.storage.records import Outcome, StoredMessage
+from mailer.transports import Receipt
+
+
+def to_payload(message: OutgoingMessage) -> dict[str, Any]:
+    return {
+        "to": list(message.to),
+        "cc": list(message.cc),
+        "bcc": list(message.bcc),
+        "sender": message.sender,
+        "subject": message.subject,
+        "html": message.html,
+        "text": message.text,
+    }
+
+
+def from_stored(stored: StoredMessage) -> OutgoingMessage:
+    p = stored.payload
+    return OutgoingMessage(
+        to=tuple(p["to"]),
+        cc=tuple(p["cc"]),
+        bcc=tuple(p["bcc"]),
+        sender=p["sender"],
+        subject=p["subject"],
+        html=p["html"],
+        text=p["text"],
+        attachments=tuple(
+            Attachment(a.filename, a.content, a.content_type, a.content_id)
+            for a in stored.attachments
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A stored message and how its inline attempt went: sent, queued, or failed for good."""
+
+    message_id: str
+    receipt: Receipt | None = None
+    failure: GatewayError | None = None
+    scheduled: bool = False
+
+    @property
+    def outcome(self) -> str:
+        if self.receipt:
+            return "sent"
+        if self.failure:
+            return "failed"
+        return "scheduled" if self.scheduled else "queued"
+
+
+@dataclass(frozen=True)
+class OutboxStats:
+    queue_depth: int
+    oldest_queued_age_seconds: float | None
+    paused_until: float | None
+
+
+def finished(stored: StoredMessage, outcome: Outcome, now: float) -> StoredMessage:
+    """``stored`` as it stands once ``outcome`` is recorded (for its webhook event)."""
+    return replace(
+        stored,
+        status=outcome.status,
+        attempts=outcome.attempts,
+        zoho_message_id=outcome.zoho_message_id,
+        mail_id=outcome.mail_id,
+        last_error_code=outcome.error_code or stored.last_error_code,
+        last_error=outcome.error or stored.last_error,
+        zoho_error_code=outcome.zoho_error_code,
+        leased_until=None,
+        updated_at=now,
+        finished_at=now,
+    )
