@@ -12,8 +12,10 @@ import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -253,3 +255,13 @@ def admin_header(password: str = ADMIN_KEY) -> dict[str, str]:
 
 def auth_header(key: str = API_KEY) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+def follow_link(client: FlaskClient, fake: FakeZoho, url: str) -> Any:
+    """Open a connect link in a browser without the admin password, consent at the fake
+    Zoho, and come back to the callback."""
+    started = client.get(urlsplit(url).path)
+    assert started.status_code == 302, started.get_data(as_text=True)
+    zoho = requests.get(started.headers["Location"], allow_redirects=False, timeout=5)
+    back = {k: v[0] for k, v in parse_qs(urlsplit(zoho.headers["Location"]).query).items()}
+    return client.get("/api/email/callback", query_string=back, headers={"Accept": "text/html"})

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
-import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
 from mailer.settings import Settings
-from tests.conftest import FakeClock, admin_header, auth_header
+from tests.conftest import FakeClock, admin_header, auth_header, follow_link
 from tests.fake_zoho import FakeZoho
 
 SEND = {"to": "paula@example.com", "subject": "Invoice", "text": "attached"}
@@ -51,17 +50,6 @@ def key_for(client: FlaskClient, name: str) -> str:
     assert issued.status_code == 201
     key: str = issued.get_json()["key"]
     return key
-
-
-def follow_link(client: FlaskClient, fake: FakeZoho, url: str) -> Any:
-    """Open a connect link in a browser without the admin password, consent at the fake
-    Zoho, and come back to the callback."""
-    path = urlsplit(url).path
-    started = client.get(path)
-    assert started.status_code == 302, started.get_data(as_text=True)
-    zoho = requests.get(started.headers["Location"], allow_redirects=False, timeout=5)
-    back = {k: v[0] for k, v in parse_qs(urlsplit(zoho.headers["Location"]).query).items()}
-    return client.get("/api/email/callback", query_string=back, headers={"Accept": "text/html"})
 
 
 # The admin API ---------------------------------------------------------------------------

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from mailer.settings import RateLimit, SettingsError, from_env, parse_rate_limits
@@ -112,3 +115,13 @@ def test_bad_rate_limits(text: str) -> None:
 def test_secrets_are_listed_for_redaction_checks() -> None:
     settings = from_env({**ZOHO, "MAILER_ADMIN_KEY": "adm"})
     assert set(settings.secrets) == {"secret", "1000.refresh", "adm", "k1", "k2"}
+
+
+def test_every_variable_the_gateway_reads_is_in_env_example() -> None:
+    """A user copies .env.example: each setting read by from_env is there, with a comment."""
+    root = Path(__file__).resolve().parent.parent
+    source = (root / "mailer" / "settings.py").read_text()
+    read = set(re.findall(r'read\.\w+\("([A-Z_]+)"', source))
+    example = (root / ".env.example").read_text()
+    listed = set(re.findall(r"^([A-Z_]+)=", example, flags=re.MULTILINE))
+    assert read and read <= listed, sorted(read - listed)

@@ -21,7 +21,7 @@ from flask import Flask, Response, request
 from werkzeug.serving import make_server
 
 from mailer.settings import Settings, SettingsError, from_env
-from tests.conftest import FakeClock, SecretGuard, auth_header
+from tests.conftest import FakeClock, SecretGuard, admin_header, auth_header, follow_link
 from tests.fake_zoho import FakeZoho
 
 SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
@@ -225,3 +225,21 @@ def test_private_destinations_are_refused_at_start_and_at_delivery(
     client.post("/api/email/send", json=SEND, headers=auth_header())
     app.extensions["mailer"].deliver()
     assert receiver.attempts == []
+
+
+def test_a_connection_through_a_link_posts_mailbox_connected(
+    hooked: Callable[[], tuple[Flask, Any]], receiver: Receiver, fake_zoho: FakeZoho
+) -> None:
+    app, client = hooked()
+    created = client.post(
+        "/api/email/mailboxes", json={"name": "shop"}, headers=admin_header()
+    ).get_json()
+    fake_zoho.consent_as = "orders@shop.example"
+    assert follow_link(client, fake_zoho, created["connect_url"]).status_code == 200
+    app.extensions["mailer"].deliver()
+    assert [e["type"] for e in receiver.received] == ["mailbox.connected"]
+    assert receiver.received[0]["data"] == {
+        "name": "shop",
+        "status": "connected",
+        "address": "orders@shop.example",
+    }
