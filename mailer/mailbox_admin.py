@@ -17,11 +17,13 @@ from mailer.clock import Clock
 from mailer.digests import digest
 from mailer.errors import Conflict, GatewayError, Gone, InvalidRequest, NotFound
 from mailer.mailbox_parts import PartsByMailbox
+from mailer.message_view import message_view
 from mailer.messages import parse_sender
 from mailer.settings import Settings
 from mailer.storage.ports import Storage
 from mailer.storage.records import Mailbox
 from mailer.tokens import TokenService, fingerprint
+from mailer.webhooks import EventMaker, no_events
 from mailer.zoho.accounts import TokenEndpointError, ZohoAccounts, mail_host_for, trusted_server
 
 log = logging.getLogger(__name__)
@@ -74,7 +76,9 @@ class MailboxAdmin:
         parts: PartsByMailbox,
         tokens: TokenService | None,
         accounts: ZohoAccounts | None,
+        events: EventMaker = no_events,
     ) -> None:
+        self._events = events
         self._settings = settings
         self._storage = storage
         self._clock = clock
@@ -156,6 +160,7 @@ class MailboxAdmin:
             code="mailbox_deleted",
             error=f"mailbox {name} was deleted before the message went out",
             now=self._clock.now(),
+            event_for=lambda failed: self._events("message.failed", message_view(failed)),
         )
         for _ in failed:
             metrics.message_reached(name, "failed")

@@ -133,6 +133,7 @@ def wire(
         parts=parts,
         tokens=tokens,
         accounts=zoho[0] if zoho else None,
+        events=webhooks.event,
     )
     renewals = Fanout("renewal", threads=RENEWAL_THREADS, inline=inline)
     sweep = (

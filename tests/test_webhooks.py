@@ -243,3 +243,25 @@ def test_a_connection_through_a_link_posts_mailbox_connected(
         "status": "connected",
         "address": "orders@shop.example",
     }
+
+
+def test_messages_failed_by_deleting_their_mailbox_are_posted_failed(
+    hooked: Callable[[], tuple[Flask, Any]], receiver: Receiver, fake_zoho: FakeZoho
+) -> None:
+    app, client = hooked()
+    token = fake_zoho.add_account("billing@acme.example")
+    client.post(
+        "/api/email/mailboxes",
+        json={"name": "billing", "refresh_token": token},
+        headers=admin_header(),
+    )
+    key = client.post("/api/email/mailboxes/billing/keys", headers=admin_header()).json["key"]
+    fake_zoho.account_for(token).mail_down = True
+    waiting = client.post("/api/email/send", json=SEND, headers=auth_header(key)).get_json()
+    assert waiting["status"] == "queued"
+    assert client.delete("/api/email/mailboxes/billing", headers=admin_header()).status_code == 204
+    app.extensions["mailer"].deliver()
+    [event] = [e for e in receiver.received if e["data"].get("id") == waiting["id"]]
+    assert event["type"] == "message.failed"
+    assert event["data"]["last_error"]["code"] == "mailbox_deleted"
+    assert event["data"]["mailbox"] == "billing"

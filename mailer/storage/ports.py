@@ -6,6 +6,7 @@ PostgreSQL) that implements all of them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -209,7 +210,15 @@ class MessageQueue(Protocol):
     def due_mailboxes(self, *, now: float) -> list[str]:
         """The mailboxes that have a message due now."""
 
-    def fail_waiting(self, mailbox: str, *, code: str, error: str, now: float) -> list[str]:
+    def fail_waiting(
+        self,
+        mailbox: str,
+        *,
+        code: str,
+        error: str,
+        now: float,
+        event_for: Callable[[StoredMessage], PendingEvent | None] | None = None,
+    ) -> list[str]:
         """Fail every message of ``mailbox`` that is not in a live attempt; returns their ids."""
 
 

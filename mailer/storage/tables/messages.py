@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from mailer.storage.database import Database, Row
@@ -114,15 +115,27 @@ class MessageTable:
             )
         return [row["connection_id"] for row in rows]
 
-    def fail_waiting(self, mailbox: str, *, code: str, error: str, now: float) -> list[str]:
+    def fail_waiting(
+        self,
+        mailbox: str,
+        *,
+        code: str,
+        error: str,
+        now: float,
+        event_for: Callable[[StoredMessage], PendingEvent | None] | None = None,
+    ) -> list[str]:
         with self._db.write() as tx:
             rows = tx.rows(
                 "UPDATE messages SET status = 'failed', last_error_code = ?, last_error = ?,"
                 " lease_owner = NULL, leased_until = NULL, updated_at = ?, finished_at = ?"
                 " WHERE connection_id = ? AND (status IN ('queued', 'scheduled')"
-                " OR (status = 'sending' AND leased_until <= ?)) RETURNING id",
+                " OR (status = 'sending' AND leased_until <= ?)) RETURNING *",
                 (code, error, now, now, mailbox, now),
             )
+            for row in rows:  # each failure's event commits with it
+                event = event_for(_message(row, [])) if event_for is not None else None
+                if event is not None:
+                    insert_event(tx, event)
         return [row["id"] for row in rows]
 
     def get(self, message_id: str) -> StoredMessage | None:
