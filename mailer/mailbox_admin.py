@@ -19,6 +19,7 @@ from mailer.errors import Conflict, GatewayError, Gone, InvalidRequest, NotFound
 from mailer.mailbox_parts import PartsByMailbox
 from mailer.message_view import message_view
 from mailer.messages import parse_sender
+from mailer.outbox_records import outbox_stats
 from mailer.settings import Settings
 from mailer.storage.ports import Storage
 from mailer.storage.records import Mailbox
@@ -298,8 +299,7 @@ class MailboxAdmin:
         return NotFound(f"no mailbox named {name[:63]!r}", code="mailbox_not_found")
 
     def _view(self, mailbox: Mailbox) -> MailboxView:
-        queue = self._storage.messages.stats(mailbox.name)
-        pause = self._storage.ledger.pause(mailbox.name)
-        now = self._clock.now()
-        paused_until = pause.paused_until if pause and pause.paused_until > now else None
-        return MailboxView(mailbox, queue.depth, paused_until)
+        stats = outbox_stats(
+            self._storage.messages, self._storage.ledger, mailbox.name, self._clock.now()
+        )
+        return MailboxView(mailbox, stats.queue_depth, stats.paused_until)

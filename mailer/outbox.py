@@ -27,7 +27,14 @@ from mailer.errors import (
 from mailer.logs import fields
 from mailer.message_view import message_view
 from mailer.messages import OutgoingMessage
-from mailer.outbox_records import Accepted, OutboxStats, finished, from_stored, to_payload
+from mailer.outbox_records import (
+    Accepted,
+    OutboxStats,
+    finished,
+    from_stored,
+    outbox_stats,
+    to_payload,
+)
 from mailer.send_options import SendOptions
 from mailer.settings import RateLimit
 from mailer.storage.ports import CallLedger, MessageQueue
@@ -338,15 +345,4 @@ class Outbox:
         return stored if stored is not None and stored.mailbox == self._mailbox else None
 
     def stats(self) -> OutboxStats:
-        queue = self._messages.stats(self._mailbox)
-        pause = self._ledger.pause(self._mailbox)
-        now = self._clock.now()
-        return OutboxStats(
-            queue_depth=queue.depth,
-            oldest_queued_age_seconds=None
-            if queue.oldest_created_at is None
-            else round(now - queue.oldest_created_at, 1),
-            paused_until=pause.paused_until
-            if pause is not None and pause.paused_until > now
-            else None,
-        )
+        return outbox_stats(self._messages, self._ledger, self._mailbox, self._clock.now())

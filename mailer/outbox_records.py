@@ -8,6 +8,7 @@ from typing import Any
 
 from mailer.errors import GatewayError
 from mailer.messages import Attachment, OutgoingMessage
+from mailer.storage.ports import CallLedger, MessageQueue
 from mailer.storage.records import Outcome, StoredMessage
 from mailer.transports import Receipt
 
@@ -64,6 +65,21 @@ class OutboxStats:
     queue_depth: int
     oldest_queued_age_seconds: float | None
     paused_until: float | None
+
+
+def outbox_stats(
+    messages: MessageQueue, ledger: CallLedger, mailbox: str, now: float
+) -> OutboxStats:
+    """A mailbox's queue and pause as they stand at ``now`` (a pause in the past is none)."""
+    queue = messages.stats(mailbox)
+    pause = ledger.pause(mailbox)
+    return OutboxStats(
+        queue_depth=queue.depth,
+        oldest_queued_age_seconds=None
+        if queue.oldest_created_at is None
+        else round(now - queue.oldest_created_at, 1),
+        paused_until=pause.paused_until if pause is not None and pause.paused_until > now else None,
+    )
 
 
 def finished(stored: StoredMessage, outcome: Outcome, now: float) -> StoredMessage:

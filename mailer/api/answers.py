@@ -7,14 +7,15 @@ from typing import Any
 from mailer.clock import utc_iso
 from mailer.errors import GatewayError, NotReady
 from mailer.mailbox_admin import ConnectLinkIssued, MailboxView
-from mailer.message_view import message_view as message
-
-__all__ = ["message"]
+from mailer.message_view import message_view
 from mailer.outbox_records import Accepted, OutboxStats
 from mailer.queue_admin import Page
 from mailer.send_requests import Answer
 from mailer.storage.records import StoredMessage
 from mailer.transports import Readiness, Receipt
+
+# A message as the API shows it (webhooks show the same).
+message = message_view
 
 
 def error_body(error: GatewayError) -> dict[str, Any]:

@@ -185,7 +185,6 @@ SCHEMAS: dict[str, Any] = {
 
 def document() -> dict[str, Any]:
     """The whole OpenAPI document."""
-    html_page = {"content": {"text/html": {"schema": {"type": "string"}}}}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -305,50 +304,6 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
-            "/api/email/auth": {
-                "get": {
-                    "summary": "Start Zoho's consent flow (first-time setup)",
-                    "security": [{"admin": []}],
-                    "parameters": [
-                        {
-                            "name": "mailbox",
-                            "in": "query",
-                            "required": False,
-                            "schema": {"type": "string", "default": "default"},
-                        }
-                    ],
-                    "responses": {
-                        "302": {"description": "To Zoho's consent page, with a single-use state."},
-                        "400": _error("Not a mailbox name."),
-                        "401": _error("Admin sign-in needed."),
-                        "403": _error("Setup disabled: MAILER_ADMIN_KEY is not set."),
-                        "404": _error("No such mailbox."),
-                        "503": _error("The zoho transport is not configured."),
-                    },
-                }
-            },
-            "/api/email/callback": {
-                "get": {
-                    "summary": "Zoho's redirect back; stores the connection",
-                    "parameters": [
-                        {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
-                        for n in ("state", "code", "location", "accounts-server", "error")
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "Connected; shows the refresh token once.",
-                            **html_page,
-                        },
-                        "400": {
-                            "description": "Forged, replayed or expired state, a denial, no "
-                            "code, or an accounts server that is not Zoho's.",
-                            **html_page,
-                        },
-                        "403": {"description": "Started in another browser.", **html_page},
-                        "502": {"description": "Zoho failed during the exchange.", **html_page},
-                    },
-                }
-            },
             "/api/email/openapi.json": {
                 "get": {
                     "summary": "This document",
@@ -357,6 +312,7 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            **openapi_mailboxes.SETUP_PATHS,
             **openapi_mailboxes.PATHS,
         },
     }

@@ -178,3 +178,53 @@ PATHS: dict[str, Any] = {
         },
     },
 }
+
+_HTML_PAGE = {"content": {"text/html": {"schema": {"type": "string"}}}}
+
+# The consent flow of the environment's mailbox (or, by name, of another).
+SETUP_PATHS: dict[str, Any] = {
+    "/api/email/auth": {
+        "get": {
+            "summary": "Start Zoho's consent flow (first-time setup)",
+            "security": [{"admin": []}],
+            "parameters": [
+                {
+                    "name": "mailbox",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "default": "default"},
+                }
+            ],
+            "responses": {
+                "302": {"description": "To Zoho's consent page, with a single-use state."},
+                "400": _json("Not a mailbox name.", "Error"),
+                "401": _json("Admin sign-in needed.", "Error"),
+                "403": _json("Setup disabled: MAILER_ADMIN_KEY is not set.", "Error"),
+                "404": _json("No such mailbox.", "Error"),
+                "503": _json("The zoho transport is not configured.", "Error"),
+            },
+        }
+    },
+    "/api/email/callback": {
+        "get": {
+            "summary": "Zoho's redirect back; stores the connection",
+            "parameters": [
+                {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+                for n in ("state", "code", "location", "accounts-server", "error")
+            ],
+            "responses": {
+                "200": {
+                    "description": "Connected; shows the refresh token once.",
+                    **_HTML_PAGE,
+                },
+                "400": {
+                    "description": "Forged, replayed or expired state, a denial, no "
+                    "code, or an accounts server that is not Zoho's.",
+                    **_HTML_PAGE,
+                },
+                "403": {"description": "Started in another browser.", **_HTML_PAGE},
+                "502": {"description": "Zoho failed during the exchange.", **_HTML_PAGE},
+            },
+        }
+    },
+}

@@ -6,27 +6,34 @@ PostgreSQL) that implements all of them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from typing import Any, Protocol
 
-from mailer.pacing import Window
 from mailer.retention import Cutoffs
+from mailer.storage.outbox_ports import CallLedger, MessageQueue, QueueStats, WebhookQueue
 from mailer.storage.records import (
     Account,
     ConnectLink,
     Grant,
     IdempotencyRecord,
     Mailbox,
-    MailPause,
     OAuthState,
-    Outcome,
     PendingEvent,
-    StoredAttachment,
-    StoredMessage,
-    WebhookEvent,
 )
+
+__all__ = [
+    "ApiKeyStore",
+    "CallLedger",
+    "ConnectLinkStore",
+    "IdempotencyStore",
+    "MailboxStore",
+    "MessageQueue",
+    "OAuthStateStore",
+    "QueueStats",
+    "SingleFlight",
+    "Storage",
+    "WebhookQueue",
+]
 
 
 class MailboxStore(Protocol):
@@ -123,124 +130,6 @@ class IdempotencyStore(Protocol):
         """Forget a claim whose request failed in a way worth retrying with the same key."""
 
 
-@dataclass(frozen=True)
-class QueueStats:
-    depth: int
-    oldest_created_at: float | None
-
-
-class MessageQueue(Protocol):
-    """Accepted messages and the leases of their delivery attempts."""
-
-    def add(
-        self,
-        message_id: str,
-        mailbox: str,
-        *,
-        payload: dict[str, Any],
-        attachments: tuple[StoredAttachment, ...],
-        calls: int,
-        now: float,
-        lease_owner: str | None = None,
-        leased_until: float | None = None,
-        send_at: float | None = None,
-        tags: tuple[str, ...] = (),
-    ) -> StoredMessage:
-        """Persist an accepted message: queued, scheduled for ``send_at``, or already leased
-        to ``lease_owner``; with its tags."""
-
-    def claim_due(
-        self, mailbox: str, *, now: float, owner: str, leased_until: float
-    ) -> StoredMessage | None:
-        """Lease the next due message: a queued one, or one whose lease ran out."""
-
-    def get(self, message_id: str) -> StoredMessage | None: ...
-
-    def finish(
-        self,
-        message_id: str,
-        owner: str,
-        outcome: Outcome,
-        *,
-        now: float,
-        event: PendingEvent | None = None,
-    ) -> bool:
-        """Record a final outcome (and ``event``, in the same transaction); False when
-        ``owner`` no longer holds the lease (then nothing is stored)."""
-
-    def retry(
-        self,
-        message_id: str,
-        owner: str,
-        *,
-        next_attempt_at: float,
-        attempts: int,
-        now: float,
-        error_code: str | None = None,
-        error: str | None = None,
-    ) -> bool:
-        """Put a leased message back in the queue until ``next_attempt_at``."""
-
-    def stats(self, mailbox: str) -> QueueStats: ...
-
-    def depths(self) -> dict[str, int]:
-        """Messages queued or sending, per mailbox that has any."""
-
-    def cancel(
-        self, message_id: str, mailbox: str, *, now: float
-    ) -> tuple[bool, StoredMessage | None]:
-        """Cancel a waiting message in one statement (a claim and a cancel cannot both win);
-        returns whether this call canceled it, and the message as it stands after (None when
-        the mailbox has no such message)."""
-
-    def requeue(self, message_id: str, mailbox: str, *, now: float) -> StoredMessage | None:
-        """Make a failed or waiting message due now, its attempts and age counted anew."""
-
-    def page(
-        self,
-        mailbox: str,
-        *,
-        statuses: tuple[str, ...],
-        limit: int,
-        before: tuple[float, str] | None = None,
-        tag: str | None = None,
-    ) -> list[StoredMessage]:
-        """A mailbox's messages newest first, after the (created_at, id) ``before``."""
-
-    def due_mailboxes(self, *, now: float) -> list[str]:
-        """The mailboxes that have a message due now."""
-
-    def fail_waiting(
-        self,
-        mailbox: str,
-        *,
-        code: str,
-        error: str,
-        now: float,
-        event_for: Callable[[StoredMessage], PendingEvent | None] | None = None,
-    ) -> list[str]:
-        """Fail every message of ``mailbox`` that is not in a live attempt; returns their ids."""
-
-
-class CallLedger(Protocol):
-    """The calls made to Zoho Mail per mailbox (for pacing) and the pauses after throttling."""
-
-    def take(self, mailbox: str, calls: int, windows: tuple[Window, ...], *, now: float) -> float:
-        """Record ``calls`` calls now if every window allows: 0.0; else the seconds to wait.
-
-        Check and record are atomic across every worker and host.
-        """
-
-    def wait(self, mailbox: str, calls: int, windows: tuple[Window, ...], *, now: float) -> float:
-        """How long ``calls`` calls would wait now, a throttle pause included; records nothing."""
-
-    def pause(self, mailbox: str) -> MailPause | None: ...
-
-    def set_pause(self, mailbox: str, *, paused_until: float, throttles: int) -> None: ...
-
-    def clear_pause(self, mailbox: str) -> None: ...
-
-
 class OAuthStateStore(Protocol):
     """Consent flows in progress."""
 
@@ -279,23 +168,6 @@ class ConnectLinkStore(Protocol):
 
     def take(self, token_hash: str, *, now: float) -> ConnectLink | None:
         """Look a link up and, when unused and unexpired, mark it used (once)."""
-
-
-class WebhookQueue(Protocol):
-    """Webhook events until the receiver takes them (or 24 hours pass)."""
-
-    def claim_due(self, *, now: float, leased_until: float, limit: int) -> list[WebhookEvent]:
-        """Lease due events so that no other worker or host sends them meanwhile."""
-
-    def delivered(self, event_id: str, *, attempts: int, now: float) -> None: ...
-
-    def retry(
-        self, event_id: str, *, attempts: int, next_attempt_at: float, error: str, now: float
-    ) -> None: ...
-
-    def give_up(self, event_id: str, *, attempts: int, error: str, now: float) -> None: ...
-
-    def pending(self) -> int: ...
 
 
 class SingleFlight(Protocol):
