@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Flask
 
-from mailer import api, cli, metrics
+from mailer import api, cli, metrics, smtp
 from mailer.clock import Clock, SystemClock
 from mailer.gateway import Gateway
 from mailer.scheduler import start_scheduler
@@ -131,12 +131,15 @@ def _seed_from_settings(settings: Settings, storage: Storage, clock: Clock) -> N
 
 
 def start_background(app: Flask, *, threads: int = 16) -> Any:
-    """Start a serving process's timed work (renewal, delivery); returns the scheduler.
+    """Start a serving process's timed work (renewal, delivery) and, with MAILER_SMTP_PORT,
+    its SMTP listener; returns the scheduler.
 
     ``threads`` is the process's request threads, which its state connections are sized to.
     """
     gateway: Gateway = app.extensions["mailer"]
-    gateway.storage.size_pool(threads)
+    gateway.storage.size_pool(threads + (smtp.POOL_THREADS if gateway.settings.smtp_port else 0))
+    if gateway.settings.smtp_port is not None:
+        gateway.on_stop.append(smtp.SMTPListener(gateway).start().stop)
     return start_scheduler(
         startup=gateway.startup,
         tick=gateway.tick,

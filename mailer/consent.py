@@ -258,16 +258,14 @@ class ConsentFlow:
             digest(state), digest(browser_nonce or ""), self._clock.now()
         )
         if record is None:
-            raise InvalidRequest(
+            raise Forbidden(
                 f"this state was not issued by this gateway (forged or mistyped); {START_AGAIN}",
                 code="invalid_state",
             )
         if record.used_at is not None:
             if record.connected_address is not None:
                 return AlreadyConnected(record.connected_address)
-            raise InvalidRequest(
-                f"this state was already used; {START_AGAIN}", code="state_replayed"
-            )
+            raise Forbidden(f"this state was already used; {START_AGAIN}", code="state_replayed")
         if browser_nonce is None:
             origin = f"{self._redirect.scheme}://{self._redirect.netloc}"
             log.warning(
@@ -289,7 +287,7 @@ class ConsentFlow:
                 code="state_wrong_browser",
             )
         if self._clock.now() > record.expires_at:
-            raise InvalidRequest(f"this consent flow expired; {START_AGAIN}", code="state_expired")
+            raise Forbidden(f"this consent flow expired; {START_AGAIN}", code="state_expired")
         return record
 
     def _trusted_server(self, server: str | None) -> str:

@@ -6,6 +6,7 @@ GatewayError
 ├── PayloadTooLarge (413)
 ├── Unauthorized (401)              missing or wrong API key
 ├── Forbidden (403)
+│   └── SenderForbidden            ``from`` is not a send-as address of the key's mailbox
 ├── NotFound (404)
 ├── Conflict (409)                  idempotency conflicts, a taken mailbox name
 ├── Gone (410)                      a connect link used or expired
@@ -78,6 +79,12 @@ class Unauthorized(GatewayError):
 class Forbidden(GatewayError):
     status = 403
     code = "forbidden"
+
+
+class SenderForbidden(Forbidden):
+    """The request names a sender its key's mailbox may not send as (well formed, not allowed)."""
+
+    code = "sender_not_allowed"
 
 
 class NotFound(GatewayError):

@@ -47,6 +47,8 @@ class Gateway:
     tokens: TokenService | None = None
     sweep: RenewalSweep | None = None
     consent: ConsentFlow | None = None
+    # What else a serving process started (the SMTP listener), stopped with it.
+    on_stop: list[Callable[[], None]] = field(default_factory=list, repr=False)
     # Whether this process's timed work last found the state store unreachable.
     _state_down: bool = field(default=False, repr=False)
     _state_guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -99,6 +101,8 @@ class Gateway:
         own, within one upstream timeout)."""
         self.deliveries.shutdown()
         self.renewals.shutdown()
+        for stop in self.on_stop:
+            stop()
 
     def housekeeping(self) -> None:
         """Forget what the retention period no longer keeps."""

@@ -17,6 +17,7 @@ from mailer import metrics, pacing
 from mailer.clock import Clock, utc_iso
 from mailer.delivery_policy import DeliveryPolicy
 from mailer.errors import (
+    Forbidden,
     GatewayError,
     InvalidRequest,
     MailboxOnHold,
@@ -204,7 +205,7 @@ class Outbox:
         attempts = stored.attempts + 1
         try:
             receipt = self._transport.send(message, stored.id)
-        except (UpstreamRejected, InvalidRequest) as exc:
+        except (UpstreamRejected, InvalidRequest, Forbidden) as exc:  # final: retrying cannot fix
             self._fail(stored, attempts, exc)
             return None, exc
         except NotReady as exc:

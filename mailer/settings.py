@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
-from mailer.destinations import private_address
+from mailer.setting_checks import smtp_problems, webhook_problems, zoho_problems
 from mailer.setting_values import (
     DEFAULT_DB,
     RateLimit,
@@ -92,6 +92,12 @@ class Settings:
     webhook_url: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)
     webhook_allow_private: bool = False
+    # SMTP ingress (smtp.py): off while no port is set.
+    smtp_port: int | None = None
+    smtp_host: str = "127.0.0.1"
+    smtp_tls_cert: str | None = None
+    smtp_tls_key: str | None = None
+    smtp_max_mb: int = 25
 
     @property
     def delivery_lease_seconds(self) -> float:
@@ -200,6 +206,7 @@ def from_env(environ: Mapping[str, str]) -> Settings:
     api_keys = tuple(
         k.strip() for k in (read.text("MAILER_API_KEYS") or "").split(",") if k.strip()
     )
+    max_request_mb = read.integer("MAILER_MAX_REQUEST_MB", 25, minimum=1)
     settings = Settings(
         transport=transport,
         zoho_client_id=client_id,
@@ -221,7 +228,7 @@ def from_env(environ: Mapping[str, str]) -> Settings:
         db=db_location(environ),
         db_timeout_seconds=read.number("MAILER_DB_TIMEOUT_SECONDS", 3.0, minimum=0.1),
         outbox_dir=read.text("MAILER_OUTBOX_DIR") or "instance/outbox",
-        max_request_mb=read.integer("MAILER_MAX_REQUEST_MB", 25, minimum=1),
+        max_request_mb=max_request_mb,
         max_attempts=read.integer("MAILER_MAX_ATTEMPTS", 10, minimum=1),
         retry_seconds=read.number("MAILER_RETRY_SECONDS", 30, minimum=0.1),
         max_age_hours=read.number("MAILER_MAX_AGE_HOURS", 24, minimum=0.01),
@@ -236,8 +243,14 @@ def from_env(environ: Mapping[str, str]) -> Settings:
         webhook_secret=read.text("MAILER_WEBHOOK_SECRET"),
         webhook_allow_private=(read.text("MAILER_WEBHOOK_ALLOW_PRIVATE") or "").lower()
         in ("true", "1", "yes", "on"),
+        smtp_port=read.integer("MAILER_SMTP_PORT", 0, minimum=0) or None,
+        smtp_host=read.text("MAILER_SMTP_HOST") or "127.0.0.1",
+        smtp_tls_cert=read.text("MAILER_SMTP_TLS_CERT"),
+        smtp_tls_key=read.text("MAILER_SMTP_TLS_KEY"),
+        smtp_max_mb=read.integer("MAILER_SMTP_MAX_MB", max_request_mb, minimum=1),
     )
-    read.problems.extend(_webhook_problems(settings))
+    read.problems.extend(webhook_problems(settings))
+    read.problems.extend(smtp_problems(settings))
     if settings.encryption_keys and not all(map(is_fernet_key, settings.encryption_keys)):
         # Never echo the value: it is the key.
         read.problems.append(
@@ -252,57 +265,7 @@ def from_env(environ: Mapping[str, str]) -> Settings:
     if settings.zoho_account_id is not None and not settings.zoho_account_id.isdigit():
         read.problems.append("ZOHO_ACCOUNT_ID: must be Zoho's numeric account id")
     if transport == "zoho":
-        read.problems.extend(_zoho_problems(settings))
+        read.problems.extend(zoho_problems(settings))
     if read.problems:
         raise SettingsError(read.problems)
     return settings
-
-
-def _webhook_problems(settings: Settings) -> list[str]:
-    url, secret = settings.webhook_url, settings.webhook_secret
-    if url is None and secret is None:
-        return []
-    if url is None or secret is None:
-        return ["MAILER_WEBHOOK_URL and MAILER_WEBHOOK_SECRET: set both, or neither"]
-    problems = []
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        problems.append("MAILER_WEBHOOK_URL: must be an absolute http(s) URL")
-    elif not settings.webhook_allow_private:
-        try:
-            private = private_address(url)
-        except OSError:
-            private = None  # not resolvable now: checked again at each delivery
-        if private is not None:
-            problems.append(
-                f"MAILER_WEBHOOK_URL: its host resolves to {private}, a loopback or private "
-                "address; set MAILER_WEBHOOK_ALLOW_PRIVATE=true if that is meant"
-            )
-    if webhook_key(secret) is None:
-        problems.append(
-            "MAILER_WEBHOOK_SECRET: must be base64 of at least 16 bytes, optionally prefixed "
-            "whsec_ (generate one with `python3 -c 'import base64, secrets; "
-            'print("whsec_" + base64.b64encode(secrets.token_bytes(32)).decode())\'`)'
-        )
-    return problems
-
-
-def _zoho_problems(settings: Settings) -> list[str]:
-    """What the zoho transport needs that is missing."""
-    problems = []
-    if not settings.zoho_client_id:
-        problems.append("ZOHO_CLIENT_ID: required by the zoho transport")
-    if not settings.zoho_client_secret:
-        problems.append("ZOHO_CLIENT_SECRET: required by the zoho transport")
-    if not settings.api_keys:
-        problems.append(
-            "MAILER_API_KEYS: required by the zoho transport, so that only your apps can send "
-            "from your mailbox (comma-separated; generate one with "
-            "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
-        )
-    if not settings.zoho_refresh_token and not settings.admin_key:
-        problems.append(
-            "ZOHO_REFRESH_TOKEN or MAILER_ADMIN_KEY: set the refresh token, or an admin key "
-            "to connect a mailbox at /api/email/auth"
-        )
-    return problems

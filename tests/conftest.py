@@ -7,9 +7,12 @@ test client receives are searched for every secret the test configured or the fa
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import random
+import threading
 from collections.abc import Callable, Iterator
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -18,12 +21,13 @@ import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.serving import make_server
 
 from mailer import create_app, prepare_state
 from mailer.settings import Settings
 from mailer.storage import open_storage
 from mailer.storage.ports import Storage
-from tests.fake_zoho import FakeZoho
+from tests.fake_zoho import PRIMARY, FakeZoho
 from tests.postgres import PostgresServer
 
 API_KEY = "test-api-key-0123456789abcdef"
@@ -248,6 +252,20 @@ def servers(secret_guard: SecretGuard) -> Iterator[list[Any]]:
         secret_guard.records.extend(server.log().splitlines())
 
 
+@contextlib.contextmanager
+def served(app: Flask, port: int = 0) -> Iterator[str]:
+    """``app`` on a real loopback port, in a thread, for as long as the block runs; yields
+    its base URL."""
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join()
+
+
 def admin_header(password: str = ADMIN_KEY) -> dict[str, str]:
     """HTTP Basic with any user name and the admin key."""
     return {"Authorization": "Basic " + base64.b64encode(f"admin:{password}".encode()).decode()}
@@ -255,6 +273,14 @@ def admin_header(password: str = ADMIN_KEY) -> dict[str, str]:
 
 def auth_header(key: str = API_KEY) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+def plain(subject: str, text: str = "hi") -> EmailMessage:
+    """A text message from the mailbox's primary address to one recipient."""
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = PRIMARY, "paula@example.com", subject
+    message.set_content(text)
+    return message
 
 
 def follow_link(client: FlaskClient, fake: FakeZoho, url: str) -> Any:

@@ -65,7 +65,7 @@ def test_html_wins_and_an_alias_may_send(connected: Connected) -> None:
 def test_a_sender_that_is_not_allowed_is_refused_before_zoho(connected: Connected) -> None:
     _, client, fake = connected
     response = send(client, {**MESSAGE, "from": "ceo@elsewhere.example"})
-    assert response.status_code == 400
+    assert response.status_code == 403
     assert response.get_json()["error"]["field"] == "from"
     assert response.get_json()["error"]["code"] == "sender_not_allowed"
     assert fake.sent == []

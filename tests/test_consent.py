@@ -123,7 +123,7 @@ def test_a_replayed_state_is_refused_and_exchanges_nothing(
     failed = consent(unconnected, fake_zoho)
     assert callback(unconnected, failed).status_code == 400
     replayed = callback(unconnected, failed)
-    assert replayed.status_code == 400
+    assert replayed.status_code == 403
     assert "already used" in replayed.get_data(as_text=True)
     assert len(fake_zoho.token_calls) == 2
 
@@ -135,7 +135,7 @@ def test_a_forged_state_is_refused_and_exchanges_nothing(
     query = consent(unconnected, fake_zoho)
     query["state"] = "forged-" + query["state"][7:]
     response = unconnected.get("/api/email/callback", query_string=query)
-    assert response.status_code == 400
+    assert response.status_code == 403
     assert response.get_json()["error"]["code"] == "invalid_state"
     assert fake_zoho.token_calls == []
 
@@ -162,7 +162,7 @@ def test_an_expired_state_is_refused(
     query = consent(unconnected, fake_zoho)
     clock.advance(601)
     response = unconnected.get("/api/email/callback", query_string=query)
-    assert response.status_code == 400
+    assert response.status_code == 403
     assert response.get_json()["error"]["code"] == "state_expired"
     assert fake_zoho.token_calls == []
 

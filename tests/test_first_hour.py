@@ -4,7 +4,7 @@ reloaded success page, a wrong data centre, a vanished state file, limits and de
 from __future__ import annotations
 
 import base64
-import threading
+import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,10 +12,9 @@ from typing import Any
 import pytest
 import requests
 from flask import Flask
-from werkzeug.serving import make_server
 
 from mailer.settings import Settings
-from tests.conftest import ADMIN_KEY, SecretGuard, auth_header
+from tests.conftest import ADMIN_KEY, SecretGuard, auth_header, served
 from tests.fake_zoho import PRIMARY, FakeZoho
 from tests.gunicorn_server import Gunicorn, free_port, seeded_env, start
 
@@ -23,30 +22,11 @@ ADMIN = {"Authorization": "Basic " + base64.b64encode(f"admin:{ADMIN_KEY}".encod
 MESSAGE = {"to": "paula@example.com", "subject": "Hello", "text": "hi"}
 
 
-class Served:
-    """The app on a real loopback port, in a thread."""
-
-    def __init__(self, app: Flask, port: int) -> None:
-        self._server = make_server("127.0.0.1", port, app, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._thread.join()
-
-
 @pytest.fixture
-def serve() -> Iterator[Callable[[Flask, int], Served]]:
-    running: list[Served] = []
-
-    def start_one(app: Flask, port: int) -> Served:
-        running.append(Served(app, port))
-        return running[-1]
-
-    yield start_one
-    for served in running:
-        served.stop()
+def serve() -> Iterator[Callable[[Flask, int], str]]:
+    """Serve apps on given loopback ports until the test ends."""
+    with contextlib.ExitStack() as stack:
+        yield lambda app, port: stack.enter_context(served(app, port))
 
 
 @pytest.mark.parametrize(
@@ -58,7 +38,7 @@ def test_setup_works_whichever_host_the_admin_opened(
     fake_zoho: FakeZoho,
     make_settings: Callable[..., Settings],
     make_app: Callable[..., Any],
-    serve: Callable[[Flask, int], Served],
+    serve: Callable[[Flask, int], str],
 ) -> None:
     port = free_port()
     fake_zoho.redirect_uri = f"http://{redirect_host}:{port}/api/email/callback"
@@ -84,11 +64,33 @@ def test_setup_works_whichever_host_the_admin_opened(
     assert len(fake_zoho.token_calls) == 1
 
 
+def test_the_hop_carries_a_hostile_path_quoted(
+    fake_zoho: FakeZoho,
+    make_settings: Callable[..., Settings],
+    make_app: Callable[..., Any],
+    serve: Callable[[Flask, int], str],
+) -> None:
+    """Found by schemathesis: a control character in a connect link's path made the hop's
+    Location header a 500; it is quoted, and the link is then simply unknown."""
+    port = free_port()
+    fake_zoho.redirect_uri = f"http://localhost:{port}/api/email/callback"
+    app, _ = make_app(make_settings(fake_zoho, zoho_redirect_uri=fake_zoho.redirect_uri))
+    serve(app, port)
+    hop = requests.get(
+        f"http://127.0.0.1:{port}/api/email/connect/a%0Ab%1F", allow_redirects=False, timeout=5
+    )
+    assert hop.status_code == 302
+    assert hop.headers["Location"].startswith(
+        f"http://localhost:{port}/api/email/connect/a%0Ab%1F?"
+    )
+    assert requests.get(hop.headers["Location"], timeout=5).status_code == 404
+
+
 def test_a_callback_without_the_cookie_says_what_to_do_and_logs_it(
     fake_zoho: FakeZoho,
     make_settings: Callable[..., Settings],
     make_app: Callable[..., Any],
-    serve: Callable[[Flask, int], Served],
+    serve: Callable[[Flask, int], str],
     secret_guard: SecretGuard,
 ) -> None:
     """A proxy that rewrites the host defeats the hop; the page then names the fix."""

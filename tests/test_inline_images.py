@@ -79,16 +79,19 @@ def test_bad_inline_images_are_400(
     assert fake.sent == [] and fake.inline_uploads == []
 
 
-def test_two_images_with_one_content_id_are_400(
+def test_two_images_with_one_content_id_both_go_and_the_html_shows_the_first(
     connected: tuple[Flask, FlaskClient, FakeZoho],
 ) -> None:
-    _, client, _ = connected
-    image = MESSAGE["attachments"][0]  # type: ignore[index]
+    _, client, fake = connected
+    first = MESSAGE["attachments"][0]  # type: ignore[index]
+    second = {**first, "filename": "other.png"}
     answer = client.post(
-        "/api/email/send", json={**MESSAGE, "attachments": [image, image]}, headers=auth_header()
+        "/api/email/send", json={**MESSAGE, "attachments": [first, second]}, headers=auth_header()
     )
-    assert answer.status_code == 400
-    assert answer.get_json()["error"]["code"] == "duplicate_content_id"
+    assert answer.status_code == 200, answer.get_json()
+    assert [name for name, _, _ in fake.inline_uploads[0]] == ["logo.png", "other.png"]
+    [body] = fake.sent
+    assert body["content"].count("/zm/ImageSignature?") == 1  # cid:logo@acme, once
 
 
 def test_the_dry_run_writes_the_image_as_an_inline_part(

@@ -156,7 +156,7 @@ def test_a_mailbox_key_sends_from_its_own_mailbox_only(gateway: Gateway) -> None
     foreign = client.post(
         "/api/email/send", json={**SEND, "from": "rebecca@zylker.com"}, headers=auth_header(key)
     )
-    assert foreign.status_code == 400
+    assert foreign.status_code == 403
     assert foreign.get_json()["error"]["code"] == "sender_not_allowed"
 
 

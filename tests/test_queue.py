@@ -57,6 +57,32 @@ def test_the_list_is_newest_first_pages_with_a_cursor_and_filters(
     assert first["messages"][0]["mailbox"] == "default"
 
 
+def test_a_tag_pages_with_a_cursor_in_the_same_order(
+    held: tuple[Flask, FlaskClient, FakeZoho], clock: FakeClock
+) -> None:
+    _, client, _ = held
+    tagged = []
+    for i in range(5):
+        tags = ["invoice"] if i % 2 == 0 else ["newsletter"]
+        answer = client.post("/api/email/send", json={**SEND, "tags": tags}, headers=auth_header())
+        if tags == ["invoice"]:
+            tagged.append(answer.get_json()["id"])
+        clock.advance(1)
+    pages, cursor = [], None
+    while True:
+        query = "tag=invoice&limit=2" + (f"&cursor={cursor}" if cursor else "")
+        page = client.get(f"/api/email/messages?{query}", headers=auth_header()).get_json()
+        pages.append([m["id"] for m in page["messages"]])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == [tagged[::-1][:2], tagged[::-1][2:]]
+    queued_only = client.get(
+        "/api/email/messages?tag=invoice&status=sent", headers=auth_header()
+    ).get_json()
+    assert queued_only["messages"] == []
+
+
 @pytest.mark.parametrize(
     ("query", "code"),
     [

@@ -76,6 +76,32 @@ def test_the_zoho_transport_refuses_to_start_without_api_keys() -> None:
     assert raised.value.problems == [p for p in raised.value.problems if "MAILER_API_KEYS" in p]
 
 
+def test_smtp_ingress_is_off_by_default_and_its_size_follows_the_request_limit() -> None:
+    off = from_env({})
+    assert off.smtp_port is None and off.smtp_host == "127.0.0.1"
+    on = from_env({"MAILER_SMTP_PORT": "2525", "MAILER_MAX_REQUEST_MB": "10"})
+    assert (on.smtp_port, on.smtp_max_mb) == (2525, 10)
+    assert from_env({"MAILER_SMTP_MAX_MB": "3"}).smtp_max_mb == 3
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"MAILER_SMTP_PORT": "70000"}, "MAILER_SMTP_PORT"),
+        ({"MAILER_SMTP_PORT": "smtp"}, "MAILER_SMTP_PORT"),
+        ({"MAILER_SMTP_TLS_CERT": "/etc/hostname"}, "set both, or neither"),
+        (
+            {"MAILER_SMTP_TLS_CERT": "/nonexistent.pem", "MAILER_SMTP_TLS_KEY": "/nonexistent.key"},
+            "MAILER_SMTP_TLS_KEY: /nonexistent.key is not a readable file",
+        ),
+    ],
+)
+def test_bad_smtp_settings_are_refused_by_name(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        from_env(env)
+    assert any(named in problem for problem in raised.value.problems), raised.value.problems
+
+
 def test_an_unknown_transport_is_refused() -> None:
     with pytest.raises(SettingsError, match="MAILER_TRANSPORT"):
         from_env({"MAILER_TRANSPORT": "smtp"})

@@ -5,9 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from mailer.api import openapi_mailboxes, openapi_queue
-from mailer.messages import MAX_ATTACHMENTS, MAX_RECIPIENTS, MAX_SUBJECT_CHARS
+from mailer.messages import (
+    BASE64,
+    CONTENT_ID,
+    CONTENT_TYPE,
+    MAX_ATTACHMENTS,
+    MAX_RECIPIENTS,
+    MAX_SUBJECT_CHARS,
+)
 from mailer.queue_admin import STATUSES
 from mailer.send_requests import MAX_IDEMPOTENCY_KEY_CHARS
+from mailer.zoho.accounts import DATA_CENTRES
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -22,58 +30,113 @@ _REQUEST_ID = {
     "name": "X-Request-ID",
     "in": "header",
     "required": False,
-    "description": "Echoed back; generated when absent or not 1-128 of [A-Za-z0-9._:-].",
-    "schema": {"type": "string", "maxLength": 128},
+    "description": "Any value is taken; one of 1-128 of [A-Za-z0-9._:-] is echoed back, "
+    "any other is replaced by a generated one.",
+    "schema": {"type": "string"},
 }
-_ADDRESSES = {
-    "description": "One address, several comma-separated, or a list; each `addr@domain` or "
-    "`Name <addr@domain>`.",
-    "oneOf": [
-        {"type": "string", "minLength": 1},
-        {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
-    ],
+# Formats JSON Schema has no keyword for; each is defined by its description.
+ADDRESS_FORMAT = "mail-address"
+RECIPIENT_FORMAT = "mail-recipient"
+RECIPIENT_LIST_FORMAT = "mail-recipient-list"
+_RULES = (
+    "as RFC 5322 and email-validator read it (no DNS look-up; an ASCII local part; an "
+    "international domain is sent as xn--)"
+)
+_RECIPIENT = {
+    "type": "string",
+    "format": RECIPIENT_FORMAT,
+    "description": f"`addr@domain` or `Name <addr@domain>`, {_RULES}.",
 }
+_RECIPIENT_LIST = {
+    "type": "string",
+    "format": RECIPIENT_LIST_FORMAT,
+    "description": "One or several comma-separated recipients, each as `mail-recipient`.",
+}
+SENDER: dict[str, Any] = {
+    "type": ["string", "null"],
+    "format": ADDRESS_FORMAT,
+    "description": f"A bare `addr@domain`, {_RULES}; Zoho sends with the display name set for "
+    "it in Zoho Mail. Null: not given.",
+}
+
+
+def _addresses(required: bool) -> dict[str, Any]:
+    """``to`` (required: not empty) or ``cc``/``bcc`` (empty or null: none)."""
+    forms: list[dict[str, Any]] = [
+        _RECIPIENT_LIST,
+        {"type": "array", "items": _RECIPIENT, "minItems": 1, "maxItems": MAX_RECIPIENTS},
+    ]
+    if not required:
+        forms += [{"const": ""}, {"type": "array", "maxItems": 0}, {"type": "null"}]
+    return {
+        "description": "One address, several comma-separated, or a list; each `addr@domain` or "
+        f"`Name <addr@domain>`. At most {MAX_RECIPIENTS} in to, cc and bcc together.",
+        "oneOf": forms,
+    }
+
+
+# Text that is not blank and holds no line break or other control character.
+_ONE_LINE = r"^[^\x00-\x08\x0a-\x1f\x7f]*[^\s\x00-\x08\x0a-\x1f\x7f][^\x00-\x08\x0a-\x1f\x7f]*$"
+_FILE_NAME = (
+    r"^[^/\\\x00-\x08\x0a-\x1f\x7f]*[^/\\\s\x00-\x08\x0a-\x1f\x7f][^/\\\x00-\x08\x0a-\x1f\x7f]*$"
+)
+_BODY = {"type": ["string", "null"], "description": "Empty or null: not given."}
+_NOT_BLANK = {"type": "string", "minLength": 1}
 
 SCHEMAS: dict[str, Any] = {
     "SendRequest": {
         "type": "object",
         "additionalProperties": False,
         "required": ["to", "subject"],
-        "anyOf": [{"required": ["html"]}, {"required": ["text"]}],
-        "properties": {
-            "to": _ADDRESSES,
-            "cc": _ADDRESSES,
-            "bcc": _ADDRESSES,
-            "from": {
-                "type": "string",
-                "description": "One of the mailbox's send-as addresses, bare (Zoho uses the "
-                "display name configured for it).",
+        "anyOf": [
+            {"required": ["html"], "properties": {"html": _NOT_BLANK}},
+            {"required": ["text"], "properties": {"text": _NOT_BLANK}},
+        ],
+        # An inline image is part of the HTML body.
+        "if": {
+            "required": ["attachments"],
+            "properties": {
+                "attachments": {"type": "array", "contains": {"required": ["content_id"]}}
             },
-            "subject": {"type": "string", "minLength": 1, "maxLength": MAX_SUBJECT_CHARS},
-            "html": {"type": "string", "description": "Wins over text when both are given."},
-            "text": {"type": "string"},
+        },
+        "then": {"required": ["html"], "properties": {"html": _NOT_BLANK}},
+        "properties": {
+            "to": _addresses(required=True),
+            "cc": _addresses(required=False),
+            "bcc": _addresses(required=False),
+            "from": {
+                **SENDER,
+                "description": "One of the mailbox's send-as addresses, bare; another is 403 "
+                "sender_not_allowed. " + SENDER["description"],
+            },
+            "subject": {"type": "string", "maxLength": MAX_SUBJECT_CHARS, "pattern": _ONE_LINE},
+            "html": {**_BODY, "description": "Wins over text when both are given."},
+            "text": _BODY,
             "attachments": {
-                "type": "array",
+                "type": ["array", "null"],
                 "maxItems": MAX_ATTACHMENTS,
                 "items": _ref("Attachment"),
             },
             **openapi_queue.SEND_FIELDS,
         },
-        "description": f"At most {MAX_RECIPIENTS} recipients in to, cc and bcc together.",
     },
     "Attachment": {
         "type": "object",
         "additionalProperties": False,
         "required": ["filename", "content"],
         "properties": {
-            "filename": {"type": "string", "minLength": 1, "maxLength": 255},
-            "content": {"type": "string", "contentEncoding": "base64"},
-            "content_type": {"type": "string", "default": "application/octet-stream"},
-            "content_id": {
+            "filename": {"type": "string", "maxLength": 255, "pattern": _FILE_NAME},
+            "content": {"type": "string", "contentEncoding": "base64", "pattern": BASE64.pattern},
+            "content_type": {
                 "type": "string",
-                "pattern": "^[A-Za-z0-9._@+-]{1,200}$",
+                "pattern": CONTENT_TYPE.pattern,
+                "default": "application/octet-stream",
+            },
+            "content_id": {
+                "type": ["string", "null"],
+                "pattern": CONTENT_ID.pattern,
                 "description": "Makes it an inline image: the HTML refers to it as "
-                "cid:<content_id> (needs html).",
+                "cid:<content_id> (needs html). Used twice, the first one is the image.",
             },
         },
     },
@@ -183,8 +246,16 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
-def document() -> dict[str, Any]:
-    """The whole OpenAPI document."""
+_MESSAGE_LINKS = {
+    name: {"operationId": operation, "parameters": {"message_id": "$response.body#/id"}}
+    for name, operation in (("GetMessage", "getMessage"), ("CancelMessage", "cancelMessage"))
+}
+
+
+def document(accounts_url: str) -> dict[str, Any]:
+    """The whole OpenAPI document of a gateway whose ZOHO_ACCOUNTS_URL is ``accounts_url``."""
+    servers = sorted({accounts_url, *DATA_CENTRES})
+    create = openapi_mailboxes.mailbox_create(servers, SENDER)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -194,7 +265,12 @@ def document() -> dict[str, Any]:
             'keeps the OAuth token valid. Every error is `{"error": {code, message, field?}}`.',
         },
         "components": {
-            "schemas": {**SCHEMAS, **openapi_mailboxes.SCHEMAS, **openapi_queue.SCHEMAS},
+            "schemas": {
+                **SCHEMAS,
+                **openapi_mailboxes.SCHEMAS,
+                **openapi_queue.SCHEMAS,
+                "MailboxCreate": create,
+            },
             "securitySchemes": {
                 "apiKey": {"type": "http", "scheme": "bearer", "description": "MAILER_API_KEYS"},
                 "admin": {"type": "http", "scheme": "basic", "description": "MAILER_ADMIN_KEY"},
@@ -213,7 +289,10 @@ def document() -> dict[str, Any]:
                             "required": False,
                             "description": "The same key with the same body within 24 hours "
                             "returns the first answer and sends nothing more.",
-                            "schema": {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY_CHARS},
+                            "schema": {
+                                "type": "string",
+                                "pattern": f"^[\\x21-\\x7e]{{1,{MAX_IDEMPOTENCY_KEY_CHARS}}}$",
+                            },
                         },
                     ],
                     "requestBody": {
@@ -224,14 +303,17 @@ def document() -> dict[str, Any]:
                         "200": {
                             "description": "Zoho took the message.",
                             "content": {"application/json": {"schema": _ref("SendResult")}},
+                            "links": _MESSAGE_LINKS,
                         },
                         "202": {
                             "description": "Stored; it goes out later (pacing, a pause, or "
                             "Zoho failing right now). Follow it at /api/email/messages/{id}.",
                             "content": {"application/json": {"schema": _ref("Queued")}},
+                            "links": _MESSAGE_LINKS,
                         },
                         "400": _error("Malformed or invalid input; `field` names the culprit."),
                         "401": _error("Missing or wrong API key."),
+                        "403": _error("`from` is not a send-as address of the key's mailbox."),
                         "409": _error("Idempotency-Key reused with another body, or in flight."),
                         "413": _error("Body over MAILER_MAX_REQUEST_MB."),
                         "415": _error("Body not declared as application/json."),
@@ -247,6 +329,7 @@ def document() -> dict[str, Any]:
             },
             "/api/email/messages/{message_id}": {
                 "get": {
+                    "operationId": "getMessage",
                     "summary": "Where an accepted message stands",
                     "security": [{"apiKey": []}],
                     "parameters": [

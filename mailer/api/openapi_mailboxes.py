@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from mailer.mailbox_admin import NAME
+
 _ADMIN: list[dict[str, list[str]]] = [{"admin": []}]
+NAME_PATTERN = NAME.pattern
 _NAME = {
     "name": "name",
     "in": "path",
     "required": True,
-    "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"},
+    "schema": {"type": "string", "pattern": NAME_PATTERN},
 }
 _TIME = {"type": ["string", "null"], "format": "date-time"}
 
@@ -31,22 +34,36 @@ def _errors(*extra: tuple[str, str]) -> dict[str, Any]:
     return {status: _json(text, schema) for status, (text, schema) in answers.items()}
 
 
-SCHEMAS: dict[str, Any] = {
-    "MailboxCreate": {
+def mailbox_create(accounts_servers: list[str], sender: dict[str, Any]) -> dict[str, Any]:
+    """The body of POST /mailboxes; ``accounts_servers`` are the ones a token may be sent to."""
+    return {
         "type": "object",
         "additionalProperties": False,
         "required": ["name"],
         "properties": {
-            "name": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"},
-            "refresh_token": {"type": "string", "minLength": 1, "maxLength": 500},
-            "accounts_server": {
-                "type": "string",
-                "description": "One of Zoho's accounts servers (the data centre of the refresh "
-                "token), or ZOHO_ACCOUNTS_URL (the default).",
+            "name": {"type": "string", "pattern": NAME_PATTERN},
+            "refresh_token": {
+                "type": ["string", "null"],
+                "format": "zoho-refresh-token",
+                "minLength": 1,
+                "maxLength": 500,
+                "description": "One Zoho issued to this OAuth client at accounts_server; one "
+                "Zoho refuses is 400 refresh_token_refused, and nothing is stored.",
             },
-            "from_address": {"type": "string", "description": "The default sender, bare."},
+            "accounts_server": {
+                "enum": [*accounts_servers, None],
+                "description": "One of Zoho's accounts servers (the data centre of the refresh "
+                "token), or ZOHO_ACCOUNTS_URL (the default, also for null).",
+            },
+            "from_address": {
+                **sender,
+                "description": "The default sender. " + sender["description"],
+            },
         },
-    },
+    }
+
+
+SCHEMAS: dict[str, Any] = {
     "Mailbox": {
         "type": "object",
         "required": ["name", "status", "queue_depth"],
@@ -192,7 +209,7 @@ SETUP_PATHS: dict[str, Any] = {
                     "name": "mailbox",
                     "in": "query",
                     "required": False,
-                    "schema": {"type": "string", "default": "default"},
+                    "schema": {"type": "string", "pattern": NAME_PATTERN, "default": "default"},
                 }
             ],
             "responses": {
@@ -209,8 +226,18 @@ SETUP_PATHS: dict[str, Any] = {
         "get": {
             "summary": "Zoho's redirect back; stores the connection",
             "parameters": [
-                {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
-                for n in ("state", "code", "location", "accounts-server", "error")
+                {
+                    "name": "state",
+                    "in": "query",
+                    "required": True,
+                    "description": "The single-use state /auth gave; one this browser's flow "
+                    "did not get from this gateway, used or expired, is 403.",
+                    "schema": {"type": "string", "minLength": 1},
+                },
+                *(
+                    {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+                    for n in ("code", "location", "accounts-server", "error")
+                ),
             ],
             "responses": {
                 "200": {
@@ -222,7 +249,11 @@ SETUP_PATHS: dict[str, Any] = {
                     "code, or an accounts server that is not Zoho's.",
                     **_HTML_PAGE,
                 },
-                "403": {"description": "Started in another browser.", **_HTML_PAGE},
+                "403": {
+                    "description": "A state this gateway did not issue to this browser, "
+                    "used or expired.",
+                    **_HTML_PAGE,
+                },
                 "502": {"description": "Zoho failed during the exchange.", **_HTML_PAGE},
             },
         }

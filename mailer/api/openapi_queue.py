@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from mailer.queue_admin import MAX_LIMIT, STATUSES
+from mailer.queue_admin import CURSOR, MAX_LIMIT, STATUSES
+from mailer.send_options import (
+    MAX_METADATA_KEY_CHARS,
+    MAX_METADATA_KEYS,
+    MAX_METADATA_VALUE_CHARS,
+    MAX_SCHEDULE_DAYS,
+    MAX_TAGS,
+    TAG,
+)
 
 _SECURITY: list[dict[str, list[str]]] = [{"apiKey": []}]
 
@@ -19,21 +27,22 @@ def _json(description: str, schema: str) -> dict[str, Any]:
 
 SEND_FIELDS: dict[str, Any] = {
     "send_at": {
-        "type": "string",
-        "format": "date-time",
-        "description": "RFC 3339 with an offset, at most 30 days ahead: the gateway holds the "
-        "message (202 scheduled) and delivers it from then on.",
+        "type": ["string", "null"],
+        "format": "send-at",
+        "description": "An RFC 3339 date-time with an offset (`Z` or `+01:00`), from now to "
+        f"{MAX_SCHEDULE_DAYS} days ahead: the gateway holds the message (202 scheduled) and "
+        "delivers it from then on. Null: now.",
     },
     "tags": {
-        "type": "array",
-        "maxItems": 10,
-        "items": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+        "type": ["array", "null"],
+        "maxItems": MAX_TAGS,
+        "items": {"type": "string", "pattern": TAG.pattern},
     },
     "metadata": {
-        "type": "object",
-        "maxProperties": 20,
-        "propertyNames": {"minLength": 1, "maxLength": 40},
-        "additionalProperties": {"type": "string", "maxLength": 500},
+        "type": ["object", "null"],
+        "maxProperties": MAX_METADATA_KEYS,
+        "propertyNames": {"minLength": 1, "maxLength": MAX_METADATA_KEY_CHARS},
+        "additionalProperties": {"type": "string", "maxLength": MAX_METADATA_VALUE_CHARS},
     },
 }
 VIEW_FIELDS: dict[str, Any] = {
@@ -71,11 +80,16 @@ LIST: dict[str, Any] = {
                 "in": "query",
                 "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50},
             },
-            {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+            {
+                "name": "cursor",
+                "in": "query",
+                "description": "The next_cursor of the page before.",
+                "schema": {"type": "string", "pattern": CURSOR.pattern},
+            },
             {
                 "name": "tag",
                 "in": "query",
-                "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+                "schema": {"type": "string", "pattern": TAG.pattern},
             },
         ],
         "responses": {
@@ -87,6 +101,7 @@ LIST: dict[str, Any] = {
 }
 
 CANCEL: dict[str, Any] = {
+    "operationId": "cancelMessage",
     "summary": "Cancel a queued or scheduled message",
     "security": _SECURITY,
     "parameters": [

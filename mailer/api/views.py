@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from flask import Blueprint, Response, g, jsonify, redirect, request
 from werkzeug.wrappers import Response as BaseResponse
@@ -50,7 +50,8 @@ def _hop() -> BaseResponse | None:
         "hop"
     ):
         return None
-    target = f"{redirect_to.scheme}://{redirect_to.netloc}{request.path}"
+    # Quoted: the path is the caller's, and a control character must not reach the header.
+    target = f"{redirect_to.scheme}://{redirect_to.netloc}{quote(request.path)}"
     log.info(
         "consent flow opened at %s; continuing at %s, the host of ZOHO_REDIRECT_URI",
         request.host,
@@ -109,7 +110,7 @@ def send() -> tuple[Response, int]:
 
 @bp.get("/openapi.json")
 def openapi_document() -> Response:
-    return jsonify(openapi.document())
+    return jsonify(openapi.document(gateway().settings.zoho_accounts_url))
 
 
 @bp.get("/messages/<message_id>")

@@ -43,7 +43,11 @@ class Transport(Protocol):
 
     def admit(self, message: OutgoingMessage) -> None:
         """Refuse a message before it is accepted: the hold reason (503), or a sender the
-        mailbox is known not to allow (400)."""
+        mailbox is known not to allow (403)."""
+
+    def check_sender(self, sender: str | None, *, look_up: bool = False) -> None:
+        """``admit`` for the sender alone (an SMTP MAIL FROM), before the message is known;
+        ``look_up``: read the account from upstream first when it is not known yet."""
 
     def look_up_account(self) -> None:
         """Read the mailbox's account (address, send-as list) from upstream now, if it has one."""

@@ -91,6 +91,9 @@ class DryRunTransport:
     def admit(self, message: OutgoingMessage) -> None:
         """The dry run takes every message, from any sender."""
 
+    def check_sender(self, sender: str | None, *, look_up: bool = False) -> None:
+        """The dry run takes any sender."""
+
     def look_up_account(self) -> None:
         """The dry run has no upstream account."""
 

@@ -10,8 +10,8 @@ from mailer.clock import Clock, utc_iso
 from mailer.errors import (
     AccountNotFound,
     GatewayError,
-    InvalidRequest,
     NotReady,
+    SenderForbidden,
     SenderNotAllowed,
     UpstreamError,
     UpstreamRejected,
@@ -156,13 +156,12 @@ class ZohoTransport:
     def send(self, message: OutgoingMessage, message_id: str) -> Receipt:
         try:
             account = self.account()
-            sender = self._sender(message, account)
+            sender = self._sender(message.sender, account)
             uploaded = self._upload(account, [a for a in message.attachments if not a.content_id])
             images = [a for a in message.attachments if a.content_id]
-            inline = {
-                str(a.content_id): str(u.url)
-                for a, u in zip(images, self._upload(account, images, inline=True), strict=True)
-            }
+            inline: dict[str, str] = {}
+            for a, u in zip(images, self._upload(account, images, inline=True), strict=True):
+                inline.setdefault(str(a.content_id), str(u.url))  # the first of a content_id
             payload = zoho_payload(message, sender, uploaded, inline)
             sent = self._with_token(
                 lambda c, token: self._mail.send(c.mail_api_url, token, account.account_id, payload)
@@ -222,12 +221,17 @@ class ZohoTransport:
         return None
 
     def admit(self, message: OutgoingMessage) -> None:
-        """503 while no message can go out; with the mailbox known, 400 for a sender it refuses."""
+        """503 while no message can go out; with the mailbox known, 403 for a sender it refuses."""
+        self.check_sender(message.sender)
+
+    def check_sender(self, sender: str | None, *, look_up: bool = False) -> None:
         account = self._connection().account  # raises the hold reason
-        if account is None:
-            return  # checked at delivery, once the account is looked up
         try:
-            self._sender(message, account)
+            if account is None and look_up:
+                account = self.account()
+            if account is None:
+                return  # checked at delivery, once the account is looked up
+            self._sender(sender, account)
         except (MailError, NotReady) as exc:
             log.info("could not re-check the sender now (%s); it is checked at delivery", exc)
 
@@ -280,8 +284,8 @@ class ZohoTransport:
     def _connection(self) -> Mailbox:
         return require_usable(self._mailboxes.get(self._mailbox), self._mailbox)
 
-    def _sender(self, message: OutgoingMessage, account: Account) -> str:
-        sender = message.sender or self._default_sender or account.primary_address
+    def _sender(self, requested: str | None, account: Account) -> str:
+        sender = requested or self._default_sender or account.primary_address
         if sender in account.send_as:
             return sender
         if self._clock.now() - self._account_checked_at >= ACCOUNT_REFRESH_SECONDS:
@@ -289,16 +293,15 @@ class ZohoTransport:
             account = self.account(refresh=True)
             if sender in account.send_as:
                 return sender
-        if message.sender is None:
+        if requested is None:
             raise SenderNotAllowed(
                 f"ZOHO_FROM_ADDRESS {sender} is not a send-as address of the mailbox "
                 f"{account.primary_address}"
             )
-        raise InvalidRequest(
+        raise SenderForbidden(
             f"{sender} is not a send-as address of this mailbox; allowed: "
             + ", ".join(account.send_as),
             field="from",
-            code="sender_not_allowed",
         )
 
     def _with_token(self, call: Callable[[Mailbox, str], T]) -> T:

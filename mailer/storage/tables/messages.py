@@ -232,24 +232,30 @@ class MessageTable:
         before: tuple[float, str] | None = None,
         tag: str | None = None,
     ) -> list[StoredMessage]:
-        """A mailbox's messages newest first (``before``: after this (created_at, id))."""
-        where = ["connection_id = ?"]
+        """A mailbox's messages newest first (``before``: after this (created_at, id)).
+
+        With a tag, the tag's index gives the order, so a page reads 50 rows of it however
+        many messages the mailbox has.
+        """
+        source = "messages AS m"
+        where = ["m.connection_id = ?"]
         params: list[Any] = [mailbox]
+        order = ("m.created_at", "m.id")
         if tag is not None:
-            where.append(
-                "id IN (SELECT message_id FROM message_tags WHERE connection_id = ? AND tag = ?)"
-            )
-            params.extend((mailbox, tag))
+            source = "message_tags AS t JOIN messages AS m ON m.id = t.message_id"
+            where = ["t.connection_id = ?", "t.tag = ?"]
+            params = [mailbox, tag]
+            order = ("t.created_at", "t.message_id")
         if statuses:
-            where.append(f"status IN ({', '.join('?' for _ in statuses)})")
+            where.append(f"m.status IN ({', '.join('?' for _ in statuses)})")
             params.extend(statuses)
         if before is not None:
-            where.append("(created_at < ? OR (created_at = ? AND id < ?))")
+            where.append(f"({order[0]} < ? OR ({order[0]} = ? AND {order[1]} < ?))")
             params.extend((before[0], before[0], before[1]))
         with self._db.read() as tx:
             rows = tx.rows(
-                f"SELECT * FROM messages WHERE {' AND '.join(where)}"
-                " ORDER BY created_at DESC, id DESC LIMIT ?",
+                f"SELECT m.* FROM {source} WHERE {' AND '.join(where)}"
+                f" ORDER BY {order[0]} DESC, {order[1]} DESC LIMIT ?",
                 (*params, limit),
             )
         return [_message(row, []) for row in rows]
