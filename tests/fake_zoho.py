@@ -111,6 +111,7 @@ class FakeZoho:
         self.slow_seconds = 2.0  # how long "timeout" stalls
         self.mail_delay_seconds = 0.0
         self.mail_down = False  # every Mail API call answers 500 while set
+        self.token_down = False  # every token call answers 500 while set
         self.deny_consent = False
         # The address of the Zoho user who consents next (a user of its own); None: the default.
         self.consent_as: str | None = None
@@ -131,8 +132,10 @@ class FakeZoho:
         self.live: dict[str, deque[str]] = {}
         # Records
         self.token_calls: list[Call] = []
+        self.minted: list[tuple[float, str]] = []  # every access token issued: when, for whom
         self.mail_calls: list[Call] = []
         self.sent: list[dict[str, Any]] = []
+        self.sent_at: list[float] = []  # when each of ``sent`` reached the fake
         self.uploads: list[list[tuple[str, bytes, str]]] = []
         self.inline_uploads: list[list[tuple[str, bytes, str]]] = []
         self.all_tokens: list[str] = []  # every token ever issued, for secret checks
@@ -258,6 +261,8 @@ class FakeZoho:
                 failure = fake.token_failures.popleft() if fake.token_failures else None
                 if failure is None and own:
                     failure = own.popleft()
+                if fake.token_down:
+                    failure = "500"
             if delay:
                 time.sleep(delay)
             if failure == "timeout":
@@ -329,6 +334,7 @@ class FakeZoho:
                 fake.all_tokens.append(access)
                 fake.access_tokens[access] = (refresh_token, now + fake.expires_in)
                 fake.issued.setdefault(refresh_token, deque()).append(now)
+                fake.minted.append((now, refresh_token))
                 live = fake.live.setdefault(refresh_token, deque())
                 live.append(access)
                 if len(live) > 10:  # the 11th token invalidates the oldest
@@ -480,6 +486,7 @@ class FakeZoho:
             message_id = str(next(fake._ids))
             with fake.lock:
                 fake.sent.append(body)
+                fake.sent_at.append(call.at)
                 account().sent.append(body)
             return envelope(
                 200,

@@ -147,3 +147,19 @@ def start(
     server = Gunicorn(env, tmp_path / f"gunicorn-{len(servers)}.log", **kwargs)
     servers.append(server)
     return server.start(wait_ready=wait_ready)
+
+
+def two_hosts(
+    servers: list[Gunicorn], env: dict[str, str], tmp_path: Path
+) -> tuple[Gunicorn, Gunicorn]:
+    """Two gunicorn masters, each started from a directory of its own (sharing nothing but
+    the database in ``env``), at once: they race for the migration and the first token."""
+    hosts = []
+    for name in ("host-a", "host-b"):
+        directory = tmp_path / name
+        directory.mkdir()
+        hosts.append(start(servers, env, directory, wait_ready=False))
+    for host in hosts:
+        host.wait_until(host._answers, what="gunicorn to answer")
+        host.wait_until(lambda h=host: h.log().count("Booting worker") >= 3, what="workers")
+    return hosts[0], hosts[1]

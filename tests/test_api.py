@@ -13,16 +13,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from mailer.settings import Settings
-from tests.conftest import API_KEY, OTHER_API_KEY, FakeClock, auth_header
+from tests.conftest import API_KEY, MESSAGE, OTHER_API_KEY, FakeClock, auth_header, send
 from tests.fake_zoho import ACCOUNT_ID, ALIAS, PRIMARY, FakeZoho
 
 Connected = tuple[Flask, FlaskClient, FakeZoho]
-MESSAGE = {"to": "paula@example.com", "subject": "Hello", "text": "hi there"}
-
-
-def send(client: FlaskClient, body: Any = MESSAGE, **kwargs: Any) -> Any:
-    kwargs.setdefault("headers", auth_header())
-    return client.post("/api/email/send", json=body, **kwargs)
 
 
 def test_a_send_reaches_zoho_with_the_token_header_and_the_stored_account(
@@ -43,7 +37,7 @@ def test_a_send_reaches_zoho_with_the_token_header_and_the_stored_account(
         "fromAddress": PRIMARY,
         "toAddress": "Ann Lee <ann@example.com>,bob@example.com",
         "subject": "Hello",
-        "content": "hi there",
+        "content": "hi",
         "mailFormat": "plaintext",
     }
     send(client)
@@ -276,7 +270,7 @@ def test_the_dry_run_writes_an_eml_and_needs_no_key(
     parsed = email.message_from_bytes(written.read_bytes(), policy=email.policy.default)
     assert parsed["Subject"] == "Grüße"
     assert parsed["To"] == "Zoë <zoe@example.com>"
-    assert parsed.get_content().strip() == "hi there"
+    assert parsed.get_content().strip() == "hi"
     assert client.get("/api/email/auth").status_code == 403
 
 

@@ -12,10 +12,9 @@ from cryptography.fernet import Fernet
 from mailer.settings import Settings, SettingsError, from_env
 from mailer.storage import open_storage
 from mailer.storage.sealing import SealError
-from tests.conftest import SecretGuard, auth_header
+from tests.conftest import MESSAGE, SecretGuard, auth_header
 from tests.fake_zoho import FakeZoho
 
-SEND = {"to": "paula@example.com", "subject": "Hi", "text": "hello"}
 KEY_A = Fernet.generate_key().decode()
 KEY_B = Fernet.generate_key().decode()
 
@@ -58,7 +57,7 @@ def test_tokens_are_stored_sealed_and_still_work(
     start: Callable[..., Any], state_location: str, fake_zoho: FakeZoho
 ) -> None:
     client = start(KEY_A)
-    assert client.post("/api/email/send", json=SEND, headers=auth_header()).status_code == 200
+    assert client.post("/api/email/send", json=MESSAGE, headers=auth_header()).status_code == 200
     [(refresh, access)] = raw_tokens(state_location)
     assert refresh is not None and refresh.startswith("fernet:")
     assert access is not None and access.startswith("fernet:")
@@ -74,7 +73,7 @@ def test_plain_rows_are_sealed_at_the_first_start_with_a_key(
     assert refresh is not None and not refresh.startswith("fernet:")
     client = start(KEY_A)
     assert all(r and r.startswith("fernet:") for r, _ in raw_tokens(state_location))
-    assert client.post("/api/email/send", json=SEND, headers=auth_header()).status_code == 200
+    assert client.post("/api/email/send", json=MESSAGE, headers=auth_header()).status_code == 200
 
 
 @pytest.mark.parametrize("keys", [(KEY_B,), ()], ids=["wrong key", "no key"])
@@ -92,7 +91,7 @@ def test_keys_rotate_new_first_then_the_old_one_can_go(
     start(KEY_A)
     start(KEY_B, KEY_A)  # reseals every row with KEY_B
     client = start(KEY_B)
-    assert client.post("/api/email/send", json=SEND, headers=auth_header()).status_code == 200
+    assert client.post("/api/email/send", json=MESSAGE, headers=auth_header()).status_code == 200
 
 
 def test_a_malformed_key_is_a_settings_error_that_does_not_echo_it() -> None:

@@ -18,14 +18,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from mailer.settings import Settings
-from tests.conftest import FakeClock, auth_header
+from tests.conftest import MESSAGE, FakeClock, auth_header, send
 from tests.fake_zoho import ACCOUNT_ID, FakeZoho
 from tests.gunicorn_server import Gunicorn, seeded_env, start
 
 pytestmark = pytest.mark.fault
-
-MESSAGE = {"to": "paula@example.com", "subject": "Hello", "text": "hi"}
-BEARER = auth_header()
 
 
 @pytest.fixture
@@ -49,10 +46,6 @@ def gateway(
     return build
 
 
-def send(client: FlaskClient, subject: str = "Hello") -> Any:
-    return client.post("/api/email/send", json={**MESSAGE, "subject": subject}, headers=BEARER)
-
-
 def run_for(app: Flask, clock: FakeClock, seconds: int, step: int = 5) -> None:
     """Let the scheduler's jobs run for ``seconds`` of fake time."""
     for _ in range(seconds // step):
@@ -62,7 +55,7 @@ def run_for(app: Flask, clock: FakeClock, seconds: int, step: int = 5) -> None:
 
 
 def all_sent(client: FlaskClient, ids: list[str]) -> bool:
-    views = [client.get(f"/api/email/messages/{i}", headers=BEARER).get_json() for i in ids]
+    views = [client.get(f"/api/email/messages/{i}", headers=auth_header()).get_json() for i in ids]
     return all(v["status"] == "sent" for v in views)
 
 
@@ -76,7 +69,7 @@ def test_the_token_endpoint_failing_at_startup(
     app, client = gateway(zoho_timeout_seconds=0.3)
     status = client.get("/api/email/status")
     assert status.status_code == 503 and "next try" in status.get_json()["reason"]
-    ids = [send(client, f"s{i}").get_json()["id"] for i in range(3)]
+    ids = [send(client, {**MESSAGE, "subject": f"s{i}"}).get_json()["id"] for i in range(3)]
     assert len(fake_zoho.token_calls) == 1  # sends do not hammer a failing token endpoint
     run_for(app, clock, 1800)  # a throttle holds renewals 10 minutes; messages back off meanwhile
     assert all_sent(client, ids)
@@ -121,9 +114,9 @@ def test_an_invalid_refresh_token_in_the_middle_of_a_lifetime_holds_the_queue(
     run_for(app, clock, 3100)  # the renewal at 3000 s finds the refresh token revoked
     fake_zoho.mail_down = False
     assert send(client).status_code == 503
-    held = client.get(f"/api/email/messages/{queued}", headers=BEARER).get_json()
+    held = client.get(f"/api/email/messages/{queued}", headers=auth_header()).get_json()
     run_for(app, clock, 3600)
-    later = client.get(f"/api/email/messages/{queued}", headers=BEARER).get_json()
+    later = client.get(f"/api/email/messages/{queued}", headers=auth_header()).get_json()
     assert later["status"] == "queued"
     assert later["attempts"] == held["attempts"]  # waiting uses up no attempts
 
@@ -167,7 +160,7 @@ def test_the_sqlite_file_busy(gateway: Callable[..., Any], fake_zoho: FakeZoho) 
     long_hold = threading.Thread(target=hold, args=(0.6, held))
     long_hold.start()
     held.wait()
-    busy = send(client, "busy")
+    busy = send(client, {**MESSAGE, "subject": "busy"})
     long_hold.join()
     assert busy.status_code == 503
     assert busy.get_json()["error"]["code"] == "state_busy"
@@ -225,7 +218,9 @@ def test_a_worker_killed_during_a_renewal(
     server.wait_until(lambda: len(real_fake.refresh_calls()) >= 2, what="another worker's renewal")
     server.wait_until(lambda: server._answers(), what="gunicorn to answer")
     answers = [
-        requests.post(f"{server.url}/api/email/send", json=MESSAGE, headers=BEARER, timeout=10)
+        requests.post(
+            f"{server.url}/api/email/send", json=MESSAGE, headers=auth_header(), timeout=10
+        )
         for _ in range(6)
     ]
     assert [a.status_code for a in answers] == [200] * 6
@@ -246,7 +241,7 @@ def test_ten_restarts_in_a_row_renew_once_and_lose_nothing(
         response = requests.post(
             f"{server.url}/api/email/send",
             timeout=10,
-            headers=BEARER,
+            headers=auth_header(),
             json={**MESSAGE, "subject": f"restart-{i}"},
         )
         accepted.append(response.json()["id"])
@@ -289,7 +284,9 @@ def test_a_worker_killed_during_a_delivery(
     )
     server = start(servers, env, tmp_path, workers=2)
     real_fake.mail_down = True
-    queued = requests.post(f"{server.url}/api/email/send", json=MESSAGE, headers=BEARER, timeout=10)
+    queued = requests.post(
+        f"{server.url}/api/email/send", json=MESSAGE, headers=auth_header(), timeout=10
+    )
     assert queued.status_code == 202
     calls_before = len(real_fake.mail_calls)
     real_fake.mail_delay_seconds = 2.0  # the next delivery is in flight for 2 s
@@ -310,7 +307,7 @@ def test_a_worker_killed_during_a_delivery(
 
     def status() -> str:
         response = requests.get(
-            f"{server.url}/api/email/messages/{message_id}", headers=BEARER, timeout=5
+            f"{server.url}/api/email/messages/{message_id}", headers=auth_header(), timeout=5
         )
         return str(response.json()["status"])
 

@@ -14,12 +14,11 @@ import requests
 from flask import Flask
 
 from mailer.settings import Settings
-from tests.conftest import ADMIN_KEY, SecretGuard, auth_header, served
+from tests.conftest import ADMIN_KEY, MESSAGE, SecretGuard, auth_header, served
 from tests.fake_zoho import PRIMARY, FakeZoho
 from tests.gunicorn_server import Gunicorn, free_port, seeded_env, start
 
 ADMIN = {"Authorization": "Basic " + base64.b64encode(f"admin:{ADMIN_KEY}".encode()).decode()}
-MESSAGE = {"to": "paula@example.com", "subject": "Hello", "text": "hi"}
 
 
 @pytest.fixture

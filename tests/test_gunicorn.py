@@ -11,12 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from tests.conftest import ADMIN_KEY, API_KEY, SecretGuard
+from tests.conftest import ADMIN_KEY, API_KEY, MESSAGE, SecretGuard, auth_header
 from tests.fake_zoho import PRIMARY, FakeZoho
 from tests.gunicorn_server import Gunicorn, env_for, free_port, start
-
-MESSAGE = {"to": "paula@example.com", "subject": "Hello", "text": "hi"}
-BEARER = {"Authorization": f"Bearer {API_KEY}"}
 
 
 def test_three_workers_renew_once_and_a_restart_renews_not_at_all(
@@ -33,7 +30,7 @@ def test_three_workers_renew_once_and_a_restart_renews_not_at_all(
     for _ in range(6):  # requests spread over the workers; none renews again
         assert (
             requests.post(
-                f"{first.url}/api/email/send", json=MESSAGE, headers=BEARER, timeout=10
+                f"{first.url}/api/email/send", json=MESSAGE, headers=auth_header(), timeout=10
             ).status_code
             == 200
         )
@@ -45,7 +42,7 @@ def test_three_workers_renew_once_and_a_restart_renews_not_at_all(
     assert len(real_fake.refresh_calls()) == 1
     assert (
         requests.post(
-            f"{second.url}/api/email/send", json=MESSAGE, headers=BEARER, timeout=10
+            f"{second.url}/api/email/send", json=MESSAGE, headers=auth_header(), timeout=10
         ).status_code
         == 200
     )
@@ -98,7 +95,9 @@ def test_setup_from_nothing_under_gunicorn_then_every_worker_sends(
     )
     assert replay.status_code == 200 and "not shown again" in replay.text  # a reload
     answers = [
-        requests.post(f"{server.url}/api/email/send", json=MESSAGE, headers=BEARER, timeout=10)
+        requests.post(
+            f"{server.url}/api/email/send", json=MESSAGE, headers=auth_header(), timeout=10
+        )
         for _ in range(8)
     ]
     assert [a.status_code for a in answers] == [200] * 8
@@ -119,7 +118,9 @@ def test_an_invalid_refresh_token_under_gunicorn(
     status = requests.get(f"{server.url}/api/email/status", timeout=5)
     assert status.status_code == 503
     assert "/api/email/auth" in status.json()["reason"]
-    sent = requests.post(f"{server.url}/api/email/send", json=MESSAGE, headers=BEARER, timeout=10)
+    sent = requests.post(
+        f"{server.url}/api/email/send", json=MESSAGE, headers=auth_header(), timeout=10
+    )
     assert sent.status_code == 503
     assert sent.json()["error"]["code"] == "reauthorization_required"
     # The first retry comes after 1 s, from one worker of three; the fake-clock tests check
@@ -164,7 +165,7 @@ def test_24_concurrent_sends_after_every_token_expired_renew_once(
     for _ in range(4):  # warm every worker: the account is looked up and stored
         assert (
             requests.post(
-                f"{server.url}/api/email/send", json=MESSAGE, headers=BEARER, timeout=10
+                f"{server.url}/api/email/send", json=MESSAGE, headers=auth_header(), timeout=10
             ).status_code
             == 200
         )
@@ -176,7 +177,7 @@ def test_24_concurrent_sends_after_every_token_expired_renew_once(
                 lambda i: requests.post(
                     f"{server.url}/api/email/send",
                     json={**MESSAGE, "subject": f"burst {i}"},
-                    headers={**BEARER, "Idempotency-Key": f"burst-{i}"},
+                    headers={**auth_header(), "Idempotency-Key": f"burst-{i}"},
                     timeout=20,
                 ),
                 range(24),
@@ -205,7 +206,7 @@ def test_a_body_over_the_limit_is_refused_under_gunicorn(
         f"{server.url}/api/email/send",
         data=big,
         timeout=10,
-        headers={**BEARER, "Content-Type": "application/json"},
+        headers={**auth_header(), "Content-Type": "application/json"},
     )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"

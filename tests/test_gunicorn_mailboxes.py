@@ -12,12 +12,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import admin_header, auth_header
+from tests.conftest import MESSAGE, admin_header, auth_header
 from tests.fake_zoho import FakeZoho
 from tests.gunicorn_server import Gunicorn, seeded_env, start
 
 LIFETIME = 30
-SEND = {"to": "paula@example.com", "subject": "Hi", "text": "hello"}
 
 
 @pytest.mark.slow
@@ -64,7 +63,7 @@ def test_twenty_mailboxes_under_three_workers_each_on_time_whatever_one_does(
         for name in healthy[:4]:  # a few sends a round, from changing mailboxes
             sent = requests.post(
                 f"{server.url}/api/email/send",
-                json=SEND,
+                json=MESSAGE,
                 headers=auth_header(keys[name]),
                 timeout=10,
             )
@@ -73,7 +72,7 @@ def test_twenty_mailboxes_under_three_workers_each_on_time_whatever_one_does(
         time.sleep(2)
     queued = requests.post(
         f"{server.url}/api/email/send",
-        json=SEND,
+        json=MESSAGE,
         headers=auth_header(keys["tenant-03"]),
         timeout=10,
     )
@@ -104,6 +103,9 @@ def test_twenty_mailboxes_under_three_workers_each_on_time_whatever_one_does(
     assert revoked.status_code == 204
     for _ in range(9):  # three workers: each answers some
         refused = requests.post(
-            f"{server.url}/api/email/send", json=SEND, headers=auth_header(keys[name]), timeout=10
+            f"{server.url}/api/email/send",
+            json=MESSAGE,
+            headers=auth_header(keys[name]),
+            timeout=10,
         )
         assert refused.status_code == 401

@@ -7,11 +7,9 @@ from pathlib import Path
 
 import requests
 
-from tests.conftest import API_KEY
+from tests.conftest import auth_header
 from tests.fake_zoho import FakeZoho
 from tests.gunicorn_server import Gunicorn, seeded_env, start
-
-BEARER = {"Authorization": f"Bearer {API_KEY}"}
 
 
 def send_all(server: Gunicorn, count: int, prefix: str) -> list[requests.Response]:
@@ -19,7 +17,7 @@ def send_all(server: Gunicorn, count: int, prefix: str) -> list[requests.Respons
         return requests.post(
             f"{server.url}/api/email/send",
             json={"to": "paula@example.com", "subject": f"{prefix}{i}", "text": "hi"},
-            headers=BEARER,
+            headers=auth_header(),
             timeout=30,
         )
 
@@ -71,7 +69,7 @@ def test_with_the_mail_api_down_sends_are_queued_and_all_go_out_once_it_is_back(
     server.wait_until(lambda: len(delivered(real_fake, "down-")) == 20, what="all 20", timeout=30)
     views = [
         requests.get(
-            f"{server.url}/api/email/messages/{a.json()['id']}", headers=BEARER, timeout=5
+            f"{server.url}/api/email/messages/{a.json()['id']}", headers=auth_header(), timeout=5
         ).json()
         for a in answers
     ]
@@ -104,7 +102,7 @@ def test_kill_9_of_the_whole_gunicorn_loses_no_accepted_message(
     def statuses() -> set[str]:
         return {
             requests.get(
-                f"{second.url}/api/email/messages/{message_id}", headers=BEARER, timeout=5
+                f"{second.url}/api/email/messages/{message_id}", headers=auth_header(), timeout=5
             ).json()["status"]
             for message_id in accepted
         }

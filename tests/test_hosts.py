@@ -10,7 +10,6 @@ import contextlib
 import itertools
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,14 +18,12 @@ import psycopg
 import pytest
 import requests
 
-from tests.conftest import API_KEY
+from tests.conftest import auth_header
 from tests.fake_zoho import FakeZoho
-from tests.gunicorn_server import Gunicorn, seeded_env, start
+from tests.gunicorn_server import Gunicorn, seeded_env, two_hosts
 from tests.postgres import PostgresServer
 
 pytestmark = pytest.mark.slow
-
-BEARER = {"Authorization": f"Bearer {API_KEY}"}
 
 
 def message(subject: str) -> dict[str, str]:
@@ -35,23 +32,8 @@ def message(subject: str) -> dict[str, str]:
 
 def post(host: Gunicorn, subject: str, timeout: float = 15) -> requests.Response:
     return requests.post(
-        f"{host.url}/api/email/send", json=message(subject), headers=BEARER, timeout=timeout
+        f"{host.url}/api/email/send", json=message(subject), headers=auth_header(), timeout=timeout
     )
-
-
-def two_hosts(
-    servers: list[Gunicorn], env: dict[str, str], tmp_path: Path
-) -> tuple[Gunicorn, Gunicorn]:
-    """Start both masters at once (they race for the migration and the first token)."""
-    hosts = []
-    for name in ("host-a", "host-b"):
-        directory = tmp_path / name
-        directory.mkdir()
-        hosts.append(start(servers, env, directory, wait_ready=False))
-    for host in hosts:
-        host.wait_until(host._answers, what="gunicorn to answer")
-        host.wait_until(lambda h=host: h.log().count("Booting worker") >= 3, what="workers")
-    return hosts[0], hosts[1]
 
 
 def sent_subjects(fake: FakeZoho) -> list[str]:
@@ -148,14 +130,6 @@ def unsent(database: str) -> set[str]:
             "SELECT payload::json->>'subject' FROM mailer.messages WHERE status <> 'sent'"
         ).fetchall()
     return {row[0] for row in rows}
-
-
-@pytest.fixture
-def restartable_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
-    """A server of this test's own, so that stopping it touches no other test."""
-    server = PostgresServer(tmp_path_factory.mktemp("restart-pg"))
-    yield server
-    server.close()
 
 
 def test_a_database_restart_gives_503_then_recovers_without_a_restart(

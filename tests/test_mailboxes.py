@@ -15,10 +15,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from mailer.settings import Settings
-from tests.conftest import FakeClock, admin_header, auth_header, follow_link
+from tests.conftest import MESSAGE, FakeClock, admin_header, auth_header, follow_link
 from tests.fake_zoho import FakeZoho
 
-SEND = {"to": "paula@example.com", "subject": "Invoice", "text": "attached"}
 Gateway = tuple[Flask, FlaskClient, FakeZoho]
 
 
@@ -148,13 +147,13 @@ def test_a_mailbox_key_sends_from_its_own_mailbox_only(gateway: Gateway) -> None
     _, client, fake = gateway
     add_mailbox(client, fake, "billing", "billing@acme.example")
     key = key_for(client, "billing")
-    sent = client.post("/api/email/send", json=SEND, headers=auth_header(key))
+    sent = client.post("/api/email/send", json=MESSAGE, headers=auth_header(key))
     assert sent.status_code == 200
     [body] = [b for b in fake.sent if b["fromAddress"] == "billing@acme.example"]
     assert body["toAddress"] == "paula@example.com"
     # Its send-as list is its own: the default mailbox's address is not among it.
     foreign = client.post(
-        "/api/email/send", json={**SEND, "from": "rebecca@zylker.com"}, headers=auth_header(key)
+        "/api/email/send", json={**MESSAGE, "from": "rebecca@zylker.com"}, headers=auth_header(key)
     )
     assert foreign.status_code == 403
     assert foreign.get_json()["error"]["code"] == "sender_not_allowed"
@@ -164,8 +163,8 @@ def test_every_route_a_key_reaches_sees_only_its_mailbox(gateway: Gateway) -> No
     _, client, fake = gateway
     add_mailbox(client, fake, "billing", "billing@acme.example")
     billing_key = key_for(client, "billing")
-    mine = client.post("/api/email/send", json=SEND, headers=auth_header(billing_key)).get_json()
-    theirs = client.post("/api/email/send", json=SEND, headers=auth_header()).get_json()
+    mine = client.post("/api/email/send", json=MESSAGE, headers=auth_header(billing_key)).get_json()
+    theirs = client.post("/api/email/send", json=MESSAGE, headers=auth_header()).get_json()
 
     def view(message_id: str, key: str) -> int:
         path = f"/api/email/messages/{message_id}"
@@ -186,9 +185,13 @@ def test_idempotency_keys_are_per_mailbox(gateway: Gateway) -> None:
     add_mailbox(client, fake, "billing", "billing@acme.example")
     billing_key = key_for(client, "billing")
     same = {"Idempotency-Key": "order-42"}
-    first = client.post("/api/email/send", json=SEND, headers={**auth_header(), **same})
-    other = client.post("/api/email/send", json=SEND, headers={**auth_header(billing_key), **same})
-    again = client.post("/api/email/send", json=SEND, headers={**auth_header(billing_key), **same})
+    first = client.post("/api/email/send", json=MESSAGE, headers={**auth_header(), **same})
+    other = client.post(
+        "/api/email/send", json=MESSAGE, headers={**auth_header(billing_key), **same}
+    )
+    again = client.post(
+        "/api/email/send", json=MESSAGE, headers={**auth_header(billing_key), **same}
+    )
     assert first.get_json()["id"] != other.get_json()["id"]
     assert again.get_json()["id"] == other.get_json()["id"]
     assert again.headers["Idempotent-Replayed"] == "true"
@@ -200,14 +203,14 @@ def test_a_revoked_key_stops_at_the_next_request(gateway: Gateway) -> None:
     add_mailbox(client, fake, "billing", "billing@acme.example")
     issued = client.post("/api/email/mailboxes/billing/keys", headers=admin_header()).get_json()
     assert (
-        client.post("/api/email/send", json=SEND, headers=auth_header(issued["key"])).status_code
+        client.post("/api/email/send", json=MESSAGE, headers=auth_header(issued["key"])).status_code
         == 200
     )
     gone = client.delete(
         f"/api/email/mailboxes/billing/keys/{issued['id']}", headers=admin_header()
     )
     assert gone.status_code == 204
-    refused = client.post("/api/email/send", json=SEND, headers=auth_header(issued["key"]))
+    refused = client.post("/api/email/send", json=MESSAGE, headers=auth_header(issued["key"]))
     assert refused.status_code == 401
     again = client.delete(
         f"/api/email/mailboxes/billing/keys/{issued['id']}", headers=admin_header()
@@ -238,7 +241,7 @@ def test_a_connect_link_connects_its_mailbox_without_the_password_once(
     ).get_json()
     assert created["status"] == "not_connected"
     key = key_for(client, "shop")
-    waiting = client.post("/api/email/send", json=SEND, headers=auth_header(key))
+    waiting = client.post("/api/email/send", json=MESSAGE, headers=auth_header(key))
     assert waiting.status_code == 503
     assert waiting.get_json()["error"]["code"] == "not_connected"
 
@@ -252,7 +255,7 @@ def test_a_connect_link_connects_its_mailbox_without_the_password_once(
         assert token not in text
     view = client.get("/api/email/mailboxes/shop", headers=admin_header()).get_json()
     assert view["status"] == "connected" and view["address"] == "orders@shop.example"
-    assert client.post("/api/email/send", json=SEND, headers=auth_header(key)).status_code == 200
+    assert client.post("/api/email/send", json=MESSAGE, headers=auth_header(key)).status_code == 200
 
     used = client.get(urlsplit(created["connect_url"]).path)
     assert used.status_code == 410
@@ -307,11 +310,11 @@ def test_deleting_a_mailbox_revokes_its_token_fails_its_queue_and_drops_its_keys
     created = add_mailbox(client, fake, "billing", "billing@acme.example")
     key = key_for(client, "billing")
     fake.account_for(created["refresh_token"]).mail_down = True
-    queued = client.post("/api/email/send", json=SEND, headers=auth_header(key)).get_json()
+    queued = client.post("/api/email/send", json=MESSAGE, headers=auth_header(key)).get_json()
     assert queued["status"] == "queued"
     assert client.delete("/api/email/mailboxes/billing", headers=admin_header()).status_code == 204
     assert created["refresh_token"] in fake.revoked
-    assert client.post("/api/email/send", json=SEND, headers=auth_header(key)).status_code == 401
+    assert client.post("/api/email/send", json=MESSAGE, headers=auth_header(key)).status_code == 401
     assert client.get("/api/email/mailboxes/billing", headers=admin_header()).status_code == 404
     assert client.delete("/api/email/mailboxes/billing", headers=admin_header()).status_code == 404
     # The default mailbox's key does not see it, but the store kept its outcome.
@@ -338,19 +341,19 @@ def test_a_refused_refresh_token_marks_only_its_mailbox_and_its_messages_wait(
     created = add_mailbox(client, fake, "billing", "billing@acme.example")
     key = key_for(client, "billing")
     fake.revoke(created["refresh_token"])
-    held = client.post("/api/email/send", json=SEND, headers=auth_header(key))
+    held = client.post("/api/email/send", json=MESSAGE, headers=auth_header(key))
     # Zoho refuses its access token, then its refresh token: the message waits.
     assert held.status_code == 202
     clock.advance(3600)
     gateway_.tick()
     view = client.get("/api/email/mailboxes/billing", headers=admin_header()).get_json()
     assert view["status"] == "needs_reconnect"
-    refused = client.post("/api/email/send", json=SEND, headers=auth_header(key))
+    refused = client.post("/api/email/send", json=MESSAGE, headers=auth_header(key))
     assert refused.status_code == 503
     assert refused.get_json()["error"]["code"] == "reauthorization_required"
     assert "connect-link" in refused.get_json()["error"]["message"]
     # The default mailbox does not notice.
-    assert client.post("/api/email/send", json=SEND, headers=auth_header()).status_code == 200
+    assert client.post("/api/email/send", json=MESSAGE, headers=auth_header()).status_code == 200
     # Reconnected through a link: the held message goes.
     link = client.post("/api/email/mailboxes/billing/connect-link", headers=admin_header())
     fake.consent_as = "billing@acme.example"

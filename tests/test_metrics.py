@@ -11,11 +11,10 @@ import pytest
 import requests
 
 from mailer.settings import Settings, SettingsError, from_env
-from tests.conftest import auth_header
+from tests.conftest import MESSAGE, auth_header
 from tests.fake_zoho import FakeZoho
 from tests.gunicorn_server import Gunicorn, seeded_env, start
 
-MESSAGE = {"to": "paula@example.com", "subject": "Hello", "text": "hi"}
 METRICS_KEY = "test-metrics-key-42424242"
 
 

@@ -15,10 +15,8 @@ from mailer.delivery_policy import DeliveryPolicy
 from mailer.outbox import Outbox
 from mailer.settings import RateLimit, Settings
 from mailer.storage.records import StoredAttachment
-from tests.conftest import FakeClock, auth_header
+from tests.conftest import MESSAGE, FakeClock, auth_header, send
 from tests.fake_zoho import FakeZoho
-
-MESSAGE = {"to": "paula@example.com", "subject": "Hello", "text": "hi"}
 
 
 @pytest.fixture
@@ -41,10 +39,6 @@ def paced(
         return app, client
 
     return build
-
-
-def send(client: FlaskClient, body: Any = MESSAGE) -> Any:
-    return client.post("/api/email/send", json=body, headers=auth_header())
 
 
 def view(client: FlaskClient, message_id: str) -> dict[str, Any]:

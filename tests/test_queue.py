@@ -12,16 +12,14 @@ from flask.testing import FlaskClient
 
 from mailer.errors import Conflict
 from mailer.storage.ports import Storage
-from tests.conftest import FakeClock, auth_header
+from tests.conftest import MESSAGE, FakeClock, auth_header
 from tests.fake_zoho import FakeZoho
-
-SEND = {"to": "paula@example.com", "subject": "Reminder", "text": "pay"}
 
 
 def queued(client: FlaskClient, n: int = 1) -> list[str]:
     ids = []
     for _ in range(n):
-        answer = client.post("/api/email/send", json=SEND, headers=auth_header())
+        answer = client.post("/api/email/send", json=MESSAGE, headers=auth_header())
         assert answer.status_code == 202
         ids.append(answer.get_json()["id"])
     return ids
@@ -64,7 +62,9 @@ def test_a_tag_pages_with_a_cursor_in_the_same_order(
     tagged = []
     for i in range(5):
         tags = ["invoice"] if i % 2 == 0 else ["newsletter"]
-        answer = client.post("/api/email/send", json={**SEND, "tags": tags}, headers=auth_header())
+        answer = client.post(
+            "/api/email/send", json={**MESSAGE, "tags": tags}, headers=auth_header()
+        )
         if tags == ["invoice"]:
             tagged.append(answer.get_json()["id"])
         clock.advance(1)
@@ -148,7 +148,7 @@ def test_a_failed_message_can_be_requeued_and_then_goes(
     gateway: Any = app.extensions["mailer"]
     fake.mail_down = False
     fake.mail_failures.append("reject:INVALID_DATA")
-    failed = client.post("/api/email/send", json=SEND, headers=auth_header())
+    failed = client.post("/api/email/send", json=MESSAGE, headers=auth_header())
     assert failed.status_code == 502
     message_id = failed.get_json()["id"]
     gateway.queue.requeue("default", message_id)

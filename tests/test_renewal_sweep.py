@@ -12,10 +12,8 @@ import pytest
 from flask import Flask
 
 from mailer.settings import Settings
-from tests.conftest import FakeClock, SecretGuard, admin_header, auth_header
+from tests.conftest import MESSAGE, FakeClock, SecretGuard, admin_header, auth_header
 from tests.fake_zoho import FakeZoho
-
-SEND = {"to": "paula@example.com", "subject": "Hi", "text": "hello"}
 
 
 @pytest.fixture
@@ -95,7 +93,7 @@ def test_one_mailboxs_trouble_leaves_every_other_on_time(
     fine_times = [c.at for c in fake_zoho.refresh_calls_for(fine)]
     assert all(3000 <= b - a <= 3005 for a, b in itertools.pairwise(fine_times[1:]))
     # The default mailbox too, and its sends.
-    assert client.post("/api/email/send", json=SEND, headers=auth_header()).status_code == 200
+    assert client.post("/api/email/send", json=MESSAGE, headers=auth_header()).status_code == 200
     # Back-off: the failing and throttled mailboxes were not hammered.
     assert len(fake_zoho.refresh_calls_for(failing)) <= 4 * 4 + 8  # at most every 15 minutes
     assert len(fake_zoho.refresh_calls_for(throttled)) <= 4 * 6 + 2

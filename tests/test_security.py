@@ -13,13 +13,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.conftest import ADMIN_KEY, API_KEY, SecretGuard
+from tests.conftest import ADMIN_KEY, API_KEY, MESSAGE, SecretGuard
 from tests.fake_zoho import FakeZoho
 
 pytestmark = pytest.mark.security
 
 Connected = tuple[Flask, FlaskClient, FakeZoho]
-MESSAGE = {"to": "paula@example.com", "subject": "Hello", "text": "hi"}
 WRONG_BEARERS = {
     "no header": {},
     "wrong key": {"Authorization": "Bearer not-the-key"},

@@ -12,10 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from mailer.settings import RateLimit, Settings
-from tests.conftest import FakeClock, auth_header
+from tests.conftest import MESSAGE, FakeClock, auth_header
 from tests.fake_zoho import FakeZoho
-
-SEND = {"to": "paula@example.com", "subject": "Reminder", "text": "pay by Friday"}
 
 
 def at(clock: FakeClock, seconds: float, offset_hours: int = 0) -> str:
@@ -29,7 +27,7 @@ def test_a_scheduled_message_waits_until_its_time_then_goes(
 ) -> None:
     app, client, fake = connected
     answer = client.post(
-        "/api/email/send", json={**SEND, "send_at": at(clock, 3600, 2)}, headers=auth_header()
+        "/api/email/send", json={**MESSAGE, "send_at": at(clock, 3600, 2)}, headers=auth_header()
     )
     assert answer.status_code == 202
     assert answer.get_json()["status"] == "scheduled"
@@ -54,7 +52,7 @@ def test_a_scheduled_message_can_be_canceled_and_then_never_goes(
 ) -> None:
     app, client, fake = connected
     message_id = client.post(
-        "/api/email/send", json={**SEND, "send_at": at(clock, 60)}, headers=auth_header()
+        "/api/email/send", json={**MESSAGE, "send_at": at(clock, 60)}, headers=auth_header()
     ).get_json()["id"]
     assert client.delete(f"/api/email/messages/{message_id}", headers=auth_header()).json == {
         "id": message_id,
@@ -83,7 +81,7 @@ def test_bad_send_at_is_400_on_send_at_and_stores_nothing(
     if isinstance(send_at, int) and code != "invalid_send_at":
         send_at = at(clock, send_at)
     answer = client.post(
-        "/api/email/send", json={**SEND, "send_at": send_at}, headers=auth_header()
+        "/api/email/send", json={**MESSAGE, "send_at": send_at}, headers=auth_header()
     )
     assert answer.status_code == 400
     assert answer.get_json()["error"]["code"] == code
@@ -97,10 +95,10 @@ def test_tags_and_metadata_are_kept_shown_and_filtered_on(
     _, client, fake = connected
     tagged = client.post(
         "/api/email/send",
-        json={**SEND, "tags": ["invoice", "order-42"], "metadata": {"order": "42"}},
+        json={**MESSAGE, "tags": ["invoice", "order-42"], "metadata": {"order": "42"}},
         headers=auth_header(),
     ).get_json()
-    client.post("/api/email/send", json={**SEND, "tags": ["newsletter"]}, headers=auth_header())
+    client.post("/api/email/send", json={**MESSAGE, "tags": ["newsletter"]}, headers=auth_header())
     view = client.get(f"/api/email/messages/{tagged['id']}", headers=auth_header()).get_json()
     assert view["tags"] == ["invoice", "order-42"]
     assert view["metadata"] == {"order": "42"}
@@ -129,7 +127,7 @@ def test_bad_tags_and_metadata_are_400(
     connected: tuple[Flask, FlaskClient, FakeZoho], extra: dict[str, Any], code: str
 ) -> None:
     _, client, fake = connected
-    answer = client.post("/api/email/send", json={**SEND, **extra}, headers=auth_header())
+    answer = client.post("/api/email/send", json={**MESSAGE, **extra}, headers=auth_header())
     assert answer.status_code == 400
     assert answer.get_json()["error"]["code"] == code
     assert fake.sent == []
@@ -148,7 +146,7 @@ def test_a_daily_ceiling_holds_the_rest_of_the_day(
     )
     app, client = make_app(settings)
     statuses = [
-        client.post("/api/email/send", json=SEND, headers=auth_header()).get_json()["status"]
+        client.post("/api/email/send", json=MESSAGE, headers=auth_header()).get_json()["status"]
         for _ in range(3)
     ]
     assert statuses == ["sent", "sent", "queued"]

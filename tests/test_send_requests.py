@@ -12,19 +12,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from mailer.settings import Settings
-from tests.conftest import FakeClock, auth_header
+from tests.conftest import MESSAGE, FakeClock, auth_header, send
 from tests.fake_zoho import ACCOUNT_ID, ALIAS, FakeZoho
 
 Connected = tuple[Flask, FlaskClient, FakeZoho]
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-MESSAGE = {"to": "paula@example.com", "subject": "Hello", "text": "hi there"}
-
-
-def send(client: FlaskClient, body: Any = MESSAGE, key: str | None = None) -> Any:
-    headers = auth_header()
-    if key is not None:
-        headers["Idempotency-Key"] = key
-    return client.post("/api/email/send", json=body, headers=headers)
 
 
 def test_a_full_message_arrives_with_every_field_mapped(connected: Connected) -> None:
@@ -88,9 +80,11 @@ def test_the_same_idempotency_key_and_body_send_once_and_answer_the_same(
     connected: Connected,
 ) -> None:
     _, client, fake = connected
-    first = send(client, key="order-42")
+    first = send(client, idempotency_key="order-42")
     second = send(
-        client, {"text": "hi there", "subject": "Hello", "to": "paula@example.com"}, key="order-42"
+        client,
+        {"text": "hi", "subject": "Hello", "to": "paula@example.com"},
+        idempotency_key="order-42",
     )
     assert first.status_code == second.status_code == 200
     assert first.get_json() == second.get_json()
@@ -100,8 +94,8 @@ def test_the_same_idempotency_key_and_body_send_once_and_answer_the_same(
 
 def test_the_same_key_with_another_body_is_a_conflict(connected: Connected) -> None:
     _, client, fake = connected
-    send(client, key="order-42")
-    other = send(client, {**MESSAGE, "subject": "Other"}, key="order-42")
+    send(client, idempotency_key="order-42")
+    other = send(client, {**MESSAGE, "subject": "Other"}, idempotency_key="order-42")
     assert other.status_code == 409
     assert other.get_json()["error"]["code"] == "idempotency_key_reused"
     assert len(fake.sent) == 1
@@ -113,11 +107,13 @@ def test_a_key_still_in_flight_is_a_conflict(connected: Connected) -> None:
     fake.mail_delay_seconds = 0.5
     calls_before = len(fake.mail_calls)
     answers: list[int] = []
-    first = threading.Thread(target=lambda: answers.append(send(client, key="k1").status_code))
+    first = threading.Thread(
+        target=lambda: answers.append(send(client, idempotency_key="k1").status_code)
+    )
     first.start()
     while len(fake.mail_calls) == calls_before:  # the first request has reached Zoho
         threading.Event().wait(0.01)
-    second = send(client, key="k1")
+    second = send(client, idempotency_key="k1")
     first.join()
     assert second.status_code == 409
     assert second.get_json()["error"]["code"] == "idempotency_in_progress"
@@ -127,9 +123,9 @@ def test_a_key_still_in_flight_is_a_conflict(connected: Connected) -> None:
 
 def test_keys_expire_after_24_hours(connected: Connected, clock: FakeClock) -> None:
     _, client, fake = connected
-    send(client, key="k1")
+    send(client, idempotency_key="k1")
     clock.advance(24 * 3600 + 1)
-    assert send(client, key="k1").headers.get("Idempotent-Replayed") is None
+    assert send(client, idempotency_key="k1").headers.get("Idempotent-Replayed") is None
     assert len(fake.sent) == 2
 
 
@@ -139,13 +135,13 @@ def test_a_queued_messages_key_answers_its_current_state(
     app, client, fake = connected
     send(client)
     fake.mail_failures.append("500")
-    first = send(client, key="k1")
+    first = send(client, idempotency_key="k1")
     assert first.status_code == 202
-    again = send(client, key="k1")
+    again = send(client, idempotency_key="k1")
     assert again.status_code == 202 and again.get_json() == first.get_json()
     clock.advance(31)
     app.extensions["mailer"].deliver()
-    later = send(client, key="k1")
+    later = send(client, idempotency_key="k1")
     assert later.status_code == 200
     assert later.get_json()["id"] == first.get_json()["id"]
     assert later.get_json()["status"] == "sent"
@@ -156,8 +152,8 @@ def test_a_final_rejection_is_kept_for_the_key(connected: Connected) -> None:
     _, client, fake = connected
     send(client)
     fake.mail_failures.append("reject:INVALID_RECIPIENT")
-    first = send(client, key="k1")
-    again = send(client, key="k1")
+    first = send(client, idempotency_key="k1")
+    again = send(client, idempotency_key="k1")
     assert first.status_code == again.status_code == 502
     assert again.get_json() == first.get_json()
     assert len(fake.sent) == 1
@@ -171,15 +167,15 @@ def test_a_claim_left_by_a_dead_worker_lapses(connected: Connected, clock: FakeC
     app.extensions["mailer"].storage.idempotency.claim(
         "k1", body_fingerprint(MESSAGE), now=now, leased_until=now + 300, expires_at=now + 86400
     )
-    assert send(client, key="k1").status_code == 409
+    assert send(client, idempotency_key="k1").status_code == 409
     clock.advance(301)
-    assert send(client, key="k1").status_code == 200
+    assert send(client, idempotency_key="k1").status_code == 200
 
 
 def test_a_bad_idempotency_key_is_refused(connected: Connected) -> None:
     _, client, fake = connected
     for key in ("x" * 256, "has space", "tab\there"):
-        response = send(client, key=key)
+        response = send(client, idempotency_key=key)
         assert response.status_code == 400
         assert response.get_json()["error"]["field"] == "Idempotency-Key"
     assert fake.sent == []

@@ -52,6 +52,7 @@ def test_a_state_file_written_by_0_1_0_upgrades_with_nothing_lost(tmp_path: Path
         "0003_mailboxes",
         "0004_cancel_and_list",
         "0005_webhooks",
+        "0006_status_listing",
     ]
     mailbox = storage.mailboxes.get("default")
     assert mailbox is not None
@@ -95,6 +96,7 @@ def test_postgresql_keeps_its_tables_in_schema_mailer(postgres: PostgresServer) 
             "0003_mailboxes",
             "0004_cancel_and_list",
             "0005_webhooks",
+            "0006_status_listing",
         ]
         storage.oauth_states.add("s", "b", 2.0, 1.0)
     finally:

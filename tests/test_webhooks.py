@@ -21,11 +21,10 @@ from flask import Flask, Response, request
 from werkzeug.serving import make_server
 
 from mailer.settings import Settings, SettingsError, from_env
-from tests.conftest import FakeClock, SecretGuard, admin_header, auth_header, follow_link
+from tests.conftest import MESSAGE, FakeClock, SecretGuard, admin_header, auth_header, follow_link
 from tests.fake_zoho import FakeZoho
 
 SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-SEND = {"to": "paula@example.com", "subject": "Hi", "text": "hello"}
 
 
 def verify(secret: str, headers: Mapping[str, str], body: bytes) -> bool:
@@ -110,9 +109,9 @@ def test_sent_and_failed_messages_are_posted_signed(
     hooked: Callable[[], tuple[Flask, Any]], receiver: Receiver, fake_zoho: FakeZoho
 ) -> None:
     app, client = hooked()
-    sent = client.post("/api/email/send", json={**SEND, "tags": ["t1"]}, headers=auth_header())
+    sent = client.post("/api/email/send", json={**MESSAGE, "tags": ["t1"]}, headers=auth_header())
     fake_zoho.mail_failures.append("reject:INVALID_DATA")
-    failed = client.post("/api/email/send", json=SEND, headers=auth_header())
+    failed = client.post("/api/email/send", json=MESSAGE, headers=auth_header())
     app.extensions["mailer"].deliver()
     by_type = {event["type"]: event for event in receiver.received}
     assert set(by_type) == {"message.sent", "message.failed"}
@@ -129,7 +128,7 @@ def test_a_receiver_down_for_an_hour_gets_it_after_with_the_same_id(
 ) -> None:
     app, client = hooked()
     receiver.answer = 503
-    client.post("/api/email/send", json=SEND, headers=auth_header())
+    client.post("/api/email/send", json=MESSAGE, headers=auth_header())
     for _ in range(120):  # an hour, a delivery pass every 30 s
         app.extensions["mailer"].deliver()
         clock.advance(30)
@@ -147,7 +146,7 @@ def test_an_event_survives_a_restart_and_is_given_up_after_24_hours(
 ) -> None:
     first, client = hooked()
     receiver.answer = 500
-    client.post("/api/email/send", json=SEND, headers=auth_header())
+    client.post("/api/email/send", json=MESSAGE, headers=auth_header())
     first.extensions["mailer"].deliver()
     second, _ = hooked()  # a restart: the event is in the state store
     receiver.answer = 200
@@ -156,7 +155,7 @@ def test_an_event_survives_a_restart_and_is_given_up_after_24_hours(
     assert [e["type"] for e in receiver.received] == ["message.sent"]
 
     receiver.answer = 500
-    client.post("/api/email/send", json=SEND, headers=auth_header())
+    client.post("/api/email/send", json=MESSAGE, headers=auth_header())
     for _ in range(30):
         clock.advance(3600)
         second.extensions["mailer"].deliver()
@@ -190,7 +189,7 @@ def test_redirects_are_not_followed(
 ) -> None:
     app, client = hooked()
     receiver.answer = 307
-    client.post("/api/email/send", json=SEND, headers=auth_header())
+    client.post("/api/email/send", json=MESSAGE, headers=auth_header())
     app.extensions["mailer"].deliver()
     assert len(receiver.attempts) == 1 and receiver.received == []
 
@@ -222,7 +221,7 @@ def test_private_destinations_are_refused_at_start_and_at_delivery(
         webhook_secret=SECRET,
     )
     app, client = make_app(settings)
-    client.post("/api/email/send", json=SEND, headers=auth_header())
+    client.post("/api/email/send", json=MESSAGE, headers=auth_header())
     app.extensions["mailer"].deliver()
     assert receiver.attempts == []
 
@@ -257,7 +256,7 @@ def test_messages_failed_by_deleting_their_mailbox_are_posted_failed(
     )
     key = client.post("/api/email/mailboxes/billing/keys", headers=admin_header()).json["key"]
     fake_zoho.account_for(token).mail_down = True
-    waiting = client.post("/api/email/send", json=SEND, headers=auth_header(key)).get_json()
+    waiting = client.post("/api/email/send", json=MESSAGE, headers=auth_header(key)).get_json()
     assert waiting["status"] == "queued"
     assert client.delete("/api/email/mailboxes/billing", headers=admin_header()).status_code == 204
     app.extensions["mailer"].deliver()
