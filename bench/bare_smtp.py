@@ -7,6 +7,7 @@ in two processes on one port (SO_REUSEPORT), as the gateway's two workers listen
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -21,6 +22,7 @@ class Accept:
 
 
 def _serve(port: int) -> None:
+    logging.getLogger("mail.log").setLevel(logging.ERROR)  # a warning on every AUTH
     loop = asyncio.new_event_loop()
     handler = Accept()
 

@@ -26,7 +26,6 @@ from mailer.errors import (
     Forbidden,
     GatewayError,
     InvalidRequest,
-    NotReady,
     PayloadTooLarge,
     StateBusy,
     StateUnavailable,
@@ -238,9 +237,7 @@ def _reply(error: GatewayError) -> str:
         return f"552 5.3.4 {text}"
     if isinstance(error, InvalidRequest):
         return f"550 5.6.0 {text}"
-    if isinstance(error, NotReady):
-        return f"451 4.3.0 {text}"
-    return f"451 4.3.0 {text}"
+    return f"451 4.3.0 {text}"  # not ready (state store, reconnection) or Zoho: try again
 
 
 class SMTPListener:
