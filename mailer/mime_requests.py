@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import functools
+from collections.abc import Iterator
 from email import message_from_bytes
 from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
@@ -80,11 +81,28 @@ def _recipients(
     return {**named, "bcc": bcc}
 
 
+def _parts(part: EmailMessage) -> Iterator[EmailMessage]:
+    """The leaves of the MIME tree; an attached message (message/rfc822) is one leaf, whole."""
+    if part.get_content_type() == "message/rfc822" or not part.is_multipart():
+        yield part
+        return
+    for child in part.iter_parts():
+        assert isinstance(child, EmailMessage)
+        yield from _parts(child)
+
+
 def _attachment(part: EmailMessage, *, inline_ok: bool) -> dict[str, Any]:
-    content = part.get_payload(decode=True) or b""
-    assert isinstance(content, bytes)
+    if part.get_content_type() == "message/rfc822":
+        attached = next(part.iter_parts())  # the message within
+        content = attached.as_bytes()
+        default_name = "attached-message.eml"
+    else:
+        payload = part.get_payload(decode=True) or b""
+        assert isinstance(payload, bytes)  # a leaf's payload, decoded
+        content = payload
+        default_name = "attachment"
     attachment: dict[str, Any] = {
-        "filename": (part.get_filename() or "attachment").replace("/", "_").replace("\\", "_"),
+        "filename": (part.get_filename() or default_name).replace("/", "_").replace("\\", "_"),
         "content": base64.b64encode(content).decode(),
         "content_type": part.get_content_type(),
     }
@@ -110,8 +128,8 @@ def send_request(data: bytes, envelope_recipients: list[str]) -> dict[str, Any]:
     text = text_part.get_content() if text_part is not None else None
     attachments = [
         _attachment(part, inline_ok=html is not None)
-        for part in message.walk()
-        if not part.is_multipart() and id(part) not in body_parts and part is not message
+        for part in _parts(message)
+        if id(part) not in body_parts and part is not message
     ]
     subject = str(message.get("Subject") or "").strip() or NO_SUBJECT
     request: dict[str, Any] = {

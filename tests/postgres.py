@@ -21,6 +21,7 @@ if not os.environ.get("XDG_RUNTIME_DIR"):
 
 import pgserver
 from pgserver._commands import pg_ctl
+from pgserver.utils import ensure_prefix_permissions
 
 
 class PostgresServer:
@@ -41,9 +42,13 @@ class PostgresServer:
 
     def stop(self) -> None:
         """Stop the server at once, dropping every connection (``pg_ctl stop -m fast``)."""
+        # Another pytest on this machine resets /tmp/pytest-of-<user> to 0700, which locks
+        # the server's own user out of its data directory; pgserver opens the way as at start.
+        ensure_prefix_permissions(self._data_dir)
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self._data_dir, user=self._server.system_user)
 
     def start(self) -> None:
+        ensure_prefix_permissions(self._data_dir)
         self._server.ensure_postgres_running()
 
     def close(self) -> None:

@@ -183,6 +183,24 @@ def test_only_bcc_recipients_go_as_bcc_with_the_sender_as_to(
     assert sent["bccAddress"] == "boss@example.com,audit@example.com"
 
 
+def test_an_attached_message_goes_whole_as_an_eml_file(
+    smtp_gateway: Callable[..., Gateway],
+) -> None:
+    """A forwarded message (message/rfc822) is one attachment, not its parts scattered."""
+    app, _, fake, port = smtp_gateway()
+    original = plain("The original", "the original body")
+    forward = plain("Fwd: The original", "see the attached message")
+    forward.add_attachment(original)
+    with login(port) as session:
+        session.send_message(forward)
+    app.extensions["mailer"].deliver()
+    [sent] = fake.sent
+    assert sent["content"].strip() == "see the attached message"
+    [[(name, content, content_type)]] = fake.uploads
+    assert (name, content_type) == ("attached-message.eml", "message/rfc822")
+    assert b"Subject: The original" in content and b"the original body" in content
+
+
 def test_mail_without_auth_is_530(smtp_gateway: Callable[..., Gateway]) -> None:
     _, _, fake, port = smtp_gateway()
     with smtplib.SMTP("127.0.0.1", port, timeout=10) as session:
