@@ -23,7 +23,11 @@ lint: $(STAMP)
 test: lint
 	@# The page test renders in a real browser: Debian's headless Chromium.
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
-	$(BIN)/python -m pytest
+	@# Two runs, each on both cores (pytest-xdist): first what runs in process on the fake clock
+	@# (the soak simulations among it), then the end-to-end tests, which wait on real time far
+	@# more than they compute, two at a time. Plain `pytest` runs everything in one process.
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow and not chaos"
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "slow or chaos"
 
 bench: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)

@@ -38,10 +38,46 @@ START = 1_790_000_000.0
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test that starts gunicorn (through the ``servers`` fixture) is ``slow``."""
+    """Every test that starts gunicorn (through the ``servers`` fixture) is ``slow``; the
+    longest (``soak``, ``chaos``) come first, so that a run on several cores starts each on a
+    core of its own instead of ending on one of them."""
     for item in items:
         if "servers" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("soak") is None and item.get_closest_marker("chaos") is None
+        )
+    )
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """What the long tests measured (``report``), listed at the end of the run."""
+    reports = [
+        (report.nodeid, [str(value) for name, value in report.user_properties if name == "report"])
+        for report in terminalreporter.stats.get("passed", [])
+        if report.when == "call"
+    ]
+    if any(lines for _, lines in reports):
+        terminalreporter.section("measured")
+    for test, lines in reports:
+        if lines:
+            terminalreporter.line(test)
+            for line in lines:
+                terminalreporter.line(f"  {line}")
+
+
+@pytest.fixture
+def report(record_property: Callable[[str, object], None]) -> Callable[[str], None]:
+    """Say what a test measured: printed (shown if it fails) and listed at the end of the run,
+    from whichever process ran it."""
+
+    def say(text: str) -> None:
+        print(text)
+        for line in text.strip().splitlines():
+            record_property("report", line.strip())
+
+    return say
 
 
 class FakeClock:

@@ -15,6 +15,7 @@ import signal
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -78,9 +79,10 @@ def test_chaos_across_two_hosts_loses_nothing(
     restartable_postgres: PostgresServer,
     tmp_path: Path,
     servers: list[Gunicorn],
+    report: Callable[[str], None],
 ) -> None:
     rng = random.Random(SEED)
-    print(f"\nchaos: seed {SEED} (replay: MAILER_CHAOS_SEED={SEED}), {SECONDS:.0f} s")
+    report(f"chaos: seed {SEED} (replay: MAILER_CHAOS_SEED={SEED}), {SECONDS:.0f} s")
     real_fake.mail_delay_seconds = 0.2  # so that sends are in flight when something dies
     real_fake.slow_seconds = 1.5  # a "timeout" fault outlasts ZOHO_TIMEOUT_SECONDS
     env = seeded_env(
@@ -169,7 +171,7 @@ def test_chaos_across_two_hosts_loses_nothing(
             for cut in cuts
         )
     ]
-    print(
+    report(
         f"  {dict(done)}; {len(sender.accepted)} accepted, refused {dict(sender.refused)}; "
         f"all delivered; {len(duplicates)} delivered twice (in flight at a cut)"
     )

@@ -10,6 +10,7 @@ import contextlib
 import itertools
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -85,7 +86,11 @@ def test_the_pace_holds_across_two_hosts(
 
 
 def test_kill_9_of_one_host_with_mail_in_flight_loses_nothing(
-    real_fake: FakeZoho, postgres: PostgresServer, tmp_path: Path, servers: list[Gunicorn]
+    real_fake: FakeZoho,
+    postgres: PostgresServer,
+    tmp_path: Path,
+    servers: list[Gunicorn],
+    report: Callable[[str], None],
 ) -> None:
     database = postgres.new_database()
     env = seeded_env(
@@ -119,7 +124,7 @@ def test_kill_9_of_one_host_with_mail_in_flight_loses_nothing(
     duplicates = len(real_fake.sent) - len(set(sent_subjects(real_fake)))
     # Only a message in flight at the kill can go out twice (at least once, never lost).
     assert duplicates <= len(in_flight) - 1  # the warm-up was sent once
-    print(f"kill -9 of a host: {len(stored)} stored, {duplicates} delivered twice")
+    report(f"kill -9 of a host: {len(stored)} stored, {duplicates} delivered twice")
     assert post(b, "after").status_code == 200
 
 
@@ -137,6 +142,7 @@ def test_a_database_restart_gives_503_then_recovers_without_a_restart(
     restartable_postgres: PostgresServer,
     tmp_path: Path,
     servers: list[Gunicorn],
+    report: Callable[[str], None],
 ) -> None:
     env = seeded_env(
         real_fake,
@@ -175,7 +181,7 @@ def test_a_database_restart_gives_503_then_recovers_without_a_restart(
 
         wait_for(sends, "sends to work again", timeout=20)
         accepted.append(f"after-{host.port}")
-    print(f"database restart: sends work again {time.monotonic() - restarted:.1f} s later")
+    report(f"database restart: sends work again {time.monotonic() - restarted:.1f} s later")
     wait_for(lambda: set(accepted) <= set(sent_subjects(real_fake)), "the queue to drain")
     assert "during the outage" not in sent_subjects(real_fake)
     for host in (a, b):  # the outage is logged once per worker, not every second

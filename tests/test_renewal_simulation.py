@@ -14,6 +14,7 @@ import os
 import random
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,9 @@ class InstantTokenEndpoint:
 
 
 @pytest.mark.soak
-def test_ten_thousand_mailboxes_for_two_days(tmp_path: Path, clock: FakeClock) -> None:
+def test_ten_thousand_mailboxes_for_two_days(
+    tmp_path: Path, clock: FakeClock, report: Callable[[str], None]
+) -> None:
     endpoint = InstantTokenEndpoint(clock)
     location = str(tmp_path / "sim.sqlite3")
     setup = open_storage(location)
@@ -104,7 +107,7 @@ def test_ten_thousand_mailboxes_for_two_days(tmp_path: Path, clock: FakeClock) -
     minutes = HOURS * 60
     average = sum(renewals.values()) / minutes
     busiest = max(renewals.values())
-    print(
+    report(
         f"\nsimulation: {MAILBOXES} mailboxes, {HOURS} h: {sum(renewals.values())} renewals, "
         f"{average:.0f}/minute on average, busiest minute {busiest} "
         f"({busiest / average:.2f}x); {wall:.0f} s of wall time"

@@ -105,6 +105,7 @@ def test_a_year_of_bad_days(
     clock: FakeClock,
     make_settings: Callable[..., Settings],
     make_app: Callable[..., tuple[Flask, FlaskClient]],
+    report: Callable[[str], None],
 ) -> None:
     fake = fake_zoho
     fake.slow_seconds = 0.3  # a "timeout" stalls this long, in real time
@@ -142,7 +143,7 @@ def test_a_year_of_bad_days(
     events = schedule(rng, start, names)
     year = Year()
     revoked_at: dict[str, float] = {}  # mailbox -> when Zoho stopped taking its token
-    print(f"\nsimulated year: seed {SEED} (replay: MAILER_YEAR_SEED={SEED}), {HOURS} hours")
+    report(f"simulated year: seed {SEED} (replay: MAILER_YEAR_SEED={SEED}), {HOURS} hours")
 
     def status(name: str) -> str:
         view = admin().get(f"/api/email/mailboxes/{name}", headers=admin_header()).get_json()
@@ -241,10 +242,8 @@ def test_a_year_of_bad_days(
         now = clock.now()
         storage = workers[0][0].extensions["mailer"].storage
         due = [events[0].at if events else end, now + 900]
-        for name in names:
-            mailbox = storage.mailboxes.get(name)
-            if mailbox is not None and mailbox.next_renewal_at is not None:
-                due.append(mailbox.next_renewal_at)
+        due += [m.next_renewal_at for m in storage.mailboxes.all() if m.next_renewal_at]
+        for name in storage.messages.depths():  # the mailboxes with mail queued or sending
             for waiting in ("queued", "sending"):  # one status a query: its own index
                 found = storage.messages.page(name, statuses=(waiting,), limit=100)
                 due += [m.leased_until or m.next_attempt_at for m in found]
@@ -324,7 +323,7 @@ def test_a_year_of_bad_days(
     # A token is renewed its lead (600 s) before it expires: ideally one renewal per token.
     ideal = (clock.now() - start) / (fake.expires_in - settings.refresh_lead_seconds)
     per_lifetime = {name: (mints[name] - 1 - reconnects[name]) / ideal for name in names}
-    print(
+    report(
         f"  {wall:.0f} s of wall time; {len(year.accepted)} sends accepted, outcomes {dict(outcomes)}; "
         f"refused {dict(year.refused)}\n  faults {dict(year.faults)}; {year.reconnects} reconnects\n"
         f"  renewals per lifetime: "
