@@ -61,18 +61,6 @@ def test_the_auth_redirect_carries_what_zoho_needs(
     assert "SameSite=Lax" in cookie
 
 
-@pytest.mark.security
-@pytest.mark.parametrize(
-    "headers",
-    [{}, {"Authorization": "Basic " + base64.b64encode(b"admin:wrong").decode()}, auth_header()],
-)
-def test_auth_is_for_the_admin_only(unconnected: FlaskClient, headers: dict[str, str]) -> None:
-    response = unconnected.get("/api/email/auth", headers=headers)
-    assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"].startswith("Basic")
-    assert response.get_json()["error"]["code"] == "admin_required"
-
-
 def test_setup_from_nothing_then_a_send_without_restart(
     unconnected: FlaskClient, fake_zoho: FakeZoho
 ) -> None:

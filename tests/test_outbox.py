@@ -214,11 +214,3 @@ def test_finished_messages_are_purged_after_the_retention_period(
     app.extensions["mailer"].housekeeping()
     gone = client.get(f"/api/email/messages/{message_id}", headers=auth_header())
     assert gone.status_code == 404 and gone.get_json()["error"]["code"] == "message_not_found"
-
-
-def test_messages_need_a_key(paced: Callable[..., Any]) -> None:
-    _, client = paced()
-    message_id = send(client).get_json()["id"]
-    response = client.get(f"/api/email/messages/{message_id}")
-    assert response.status_code == 401
-    assert client.get("/api/email/messages/msg_nope", headers=auth_header()).status_code == 404

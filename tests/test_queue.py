@@ -122,6 +122,7 @@ def test_a_canceled_message_is_never_sent_and_a_sent_one_cannot_be_canceled(
     assert late.status_code == 409
     assert late.get_json()["error"]["code"] == "not_cancelable"
     assert client.delete("/api/email/messages/msg_nope", headers=auth_header()).status_code == 404
+    assert client.get("/api/email/messages/msg_nope", headers=auth_header()).status_code == 404
 
 
 def test_a_cancel_and_a_claim_never_both_win(

@@ -28,6 +28,7 @@ WRONG_BEARERS = {
     "key as a prefix": {"Authorization": f"Bearer {API_KEY[:-1]}"},
     "key with more": {"Authorization": f"Bearer {API_KEY}x"},
     "other scheme": {"Authorization": f"Token {API_KEY}"},
+    "basic scheme": {"Authorization": f"Basic {API_KEY}"},
     "no scheme": {"Authorization": API_KEY},
     "empty bearer": {"Authorization": "Bearer "},
 }
@@ -47,6 +48,7 @@ def test_send_refuses_without_the_key_and_nothing_happens(
     )
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == 'Bearer realm="mailer"'
+    assert response.get_json()["error"]["code"] == "unauthorized"
     assert fake.sent == [] and fake.mail_calls == []
     assert app.extensions["mailer"].storage.messages.stats("default").depth == 0
 
@@ -90,6 +92,7 @@ def test_auth_refuses_without_the_admin_key_and_starts_no_flow(
     response = client.get("/api/email/auth", headers=headers)
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Basic")
+    assert response.get_json()["error"]["code"] == "admin_required"
     assert "Set-Cookie" not in response.headers
     with app.extensions["mailer"].storage.database.read() as tx:
         assert tx.row("SELECT count(*) AS n FROM oauth_states") == {"n": 0}

@@ -274,18 +274,6 @@ def test_a_rejected_token_is_renewed_once_for_a_burst(
     assert len(fake_zoho.refresh_calls()) == 2
 
 
-def test_a_clock_jump_of_two_hours_renews_at_the_next_tick(
-    seeded: Callable[[], Storage], fake_zoho: FakeZoho, clock: FakeClock
-) -> None:
-    [worker] = workers(seeded, fake_zoho, clock, 1)
-    worker.tokens.startup(CONN)
-    old = worker.tokens.access_token(CONN)
-    clock.advance(7200)
-    worker.tokens.tick(CONN)
-    assert len(fake_zoho.refresh_calls()) == 2
-    assert worker.tokens.access_token(CONN) != old
-
-
 def test_no_connection_is_not_ready(
     state_location: str, open_state: Callable[[str], Storage], fake_zoho: FakeZoho, clock: FakeClock
 ) -> None:
