@@ -48,7 +48,7 @@ if os.environ.get("MAILER_LOG_FORMAT", "").strip().lower() == "json":
     logconfig_dict = {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"json": {"()": "mailer.logs.JsonFormatter"}},
+        "formatters": {"json": {"()": "mailer.runtime.logs.JsonFormatter"}},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
@@ -65,7 +65,7 @@ if os.environ.get("MAILER_LOG_FORMAT", "").strip().lower() == "json":
 
 def when_ready(server: Any) -> None:
     from mailer import prepare_state
-    from mailer.errors import GatewayError
+    from mailer.runtime.errors import GatewayError
 
     try:
         prepare_state(server.app.wsgi())
@@ -81,7 +81,7 @@ def post_worker_init(worker: Any) -> None:
 
 
 def child_exit(server: Any, worker: Any) -> None:
-    from mailer.metrics import worker_died
+    from mailer.runtime.metrics import worker_died
 
     worker_died(worker.pid)
 

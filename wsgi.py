@@ -9,8 +9,8 @@ import sys
 from dotenv import load_dotenv
 
 from mailer import create_app
-from mailer.logs import FORMATS, configure_logging
-from mailer.settings import SettingsError, from_env
+from mailer.config.settings import SettingsError, from_env
+from mailer.runtime.logs import FORMATS, configure_logging
 
 load_dotenv()  # a .env in the working directory; real environment variables win
 log_format = os.environ.get("MAILER_LOG_FORMAT", "").strip().lower() or "text"

@@ -12,14 +12,14 @@ from typing import Any
 
 import requests
 
-from mailer.clock import SystemClock
-from mailer.digests import digest
-from mailer.fanout import Fanout
-from mailer.renewal_sweep import RenewalSweep
+from mailer.mailboxes.renewal_sweep import RenewalSweep
+from mailer.mailboxes.tokens import RenewalPolicy, TokenService
+from mailer.runtime.clock import SystemClock
+from mailer.runtime.digests import digest
+from mailer.runtime.fanout import Fanout
 from mailer.storage import open_storage
 from mailer.storage.ports import Storage
 from mailer.storage.records import Grant
-from mailer.tokens import RenewalPolicy, TokenService
 from tests.conftest import admin_header
 from tests.fake_zoho import FakeZoho
 from tests.gunicorn_server import Gunicorn, env_for

@@ -20,18 +20,18 @@ REQUESTS = 200  # per kind of listing; the median is the figure
 # Copies of the warm-up message: every 100th failed, every 50th queued, the rest sent; every
 # 10th tagged "invoice", every 1,000th "audit"; created half a second apart.
 _COPIES = """
-    SELECT {id}, t.connection_id,
+    SELECT {id}, t.mailbox,
         CASE WHEN n.i % 100 = 0 THEN 'failed' WHEN n.i % 50 = 1 THEN 'queued' ELSE 'sent' END,
         t.payload, t.calls, 1, t.next_attempt_at, t.created_at - n.i * 0.5, t.updated_at
     FROM {numbers}, (SELECT * FROM messages LIMIT 1) AS t
 """
 _INSERT = (
-    "INSERT INTO messages (id, connection_id, status, payload, calls, attempts, "
+    "INSERT INTO messages (id, mailbox, status, payload, calls, attempts, "
     "next_attempt_at, created_at, updated_at) "
 )
 _TAGS = """
-    INSERT INTO message_tags (message_id, connection_id, tag, created_at)
-    SELECT id, connection_id, CASE WHEN {number} % 1000 = 0 THEN 'audit' ELSE 'invoice' END,
+    INSERT INTO message_tags (message_id, mailbox, tag, created_at)
+    SELECT id, mailbox, CASE WHEN {number} % 1000 = 0 THEN 'audit' ELSE 'invoice' END,
         created_at
     FROM messages WHERE id LIKE 'msg_bench%' AND {number} % 10 = 0
 """

@@ -12,15 +12,16 @@ from typing import Any
 
 from flask import Flask
 
-from mailer import api, cli, metrics, smtp
-from mailer.clock import Clock, SystemClock
-from mailer.gateway import Gateway
-from mailer.scheduler import start_scheduler
-from mailer.settings import Settings
+from mailer import api, cli, smtp
+from mailer.composition.gateway import Gateway
+from mailer.composition.wiring import wire
+from mailer.config.settings import Settings
+from mailer.runtime import metrics
+from mailer.runtime.clock import Clock, SystemClock
+from mailer.runtime.scheduler import start_scheduler
 from mailer.storage import open_storage
 from mailer.storage.ports import Storage
 from mailer.transports.zoho import mail_api_source
-from mailer.wiring import wire
 from mailer.zoho.accounts import mail_host_for, normalise_server
 from mailer.zoho.http import ZohoSession
 

@@ -19,9 +19,9 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from mailer.api import answers
-from mailer.errors import GatewayError
-from mailer.gateway import Gateway
-from mailer.queue_admin import WAITING
+from mailer.composition.gateway import Gateway
+from mailer.runtime.errors import GatewayError
+from mailer.sending.queue import WAITING
 
 mailer = AppGroup("mailer", help="Administer the Zoho Mail gateway.")
 db = AppGroup("db", help="The state store's schema.")

@@ -22,7 +22,8 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from mailer.errors import (
+from mailer.composition.gateway import Gateway
+from mailer.runtime.errors import (
     Forbidden,
     GatewayError,
     InvalidRequest,
@@ -31,10 +32,9 @@ from mailer.errors import (
     StateUnavailable,
     Unauthorized,
 )
-from mailer.gateway import Gateway
-from mailer.logs import fields
-from mailer.messages import parse_sender
-from mailer.mime_requests import DROPPED_METADATA_KEY, send_request
+from mailer.runtime.logs import fields
+from mailer.sending.mime import DROPPED_METADATA_KEY, send_request
+from mailer.sending.request import parse_sender
 
 log = logging.getLogger(__name__)
 # aiosmtpd logs every command and recipient at INFO (and warns of its own deprecated

@@ -25,7 +25,7 @@ from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
 from mailer import create_app, prepare_state
-from mailer.settings import Settings
+from mailer.config.settings import Settings
 from mailer.storage import open_storage
 from mailer.storage.ports import Storage
 from tests.fake_zoho import PRIMARY, FakeZoho

@@ -15,7 +15,7 @@ from typing import Any
 import schemathesis
 from hypothesis import strategies as st
 
-from mailer.send_options import MAX_SCHEDULE_DAYS
+from mailer.sending.options import MAX_SCHEDULE_DAYS
 
 FUZZ = json.loads(os.environ["MAILER_FUZZ"])  # {"accounts_url", "send_as", "refresh_tokens"}
 

@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from mailer.settings import Settings
+from mailer.config.settings import Settings
 from tests.conftest import API_KEY, MESSAGE, OTHER_API_KEY, FakeClock, auth_header, send
 from tests.fake_zoho import ACCOUNT_ID, ALIAS, PRIMARY, FakeZoho
 

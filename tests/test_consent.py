@@ -11,7 +11,7 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
-from mailer.settings import Settings
+from mailer.config.settings import Settings
 from tests.conftest import ADMIN_KEY, FakeClock, SecretGuard, auth_header
 from tests.fake_zoho import ACCOUNT_ID, PRIMARY, FakeZoho
 

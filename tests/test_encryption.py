@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
-from mailer.settings import Settings, SettingsError, from_env
+from mailer.config.settings import Settings, SettingsError, from_env
 from mailer.storage import open_storage
 from mailer.storage.sealing import SealError
 from tests.conftest import MESSAGE, SecretGuard, auth_header
@@ -24,7 +24,7 @@ def raw_tokens(location: str) -> list[tuple[str | None, str | None]]:
     storage = open_storage(location)
     try:
         with storage.database.read() as tx:  # type: ignore[attr-defined]
-            rows = tx.rows("SELECT refresh_token, access_token FROM connections")
+            rows = tx.rows("SELECT refresh_token, access_token FROM mailboxes")
         return [(r["refresh_token"], r["access_token"]) for r in rows]
     finally:
         storage.close()

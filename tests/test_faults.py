@@ -17,7 +17,7 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
-from mailer.settings import Settings
+from mailer.config.settings import Settings
 from tests.conftest import MESSAGE, FakeClock, auth_header, send
 from tests.fake_zoho import ACCOUNT_ID, FakeZoho
 from tests.gunicorn_server import Gunicorn, seeded_env, start

@@ -13,7 +13,7 @@ import pytest
 import requests
 from flask import Flask
 
-from mailer.settings import Settings
+from mailer.config.settings import Settings
 from tests.conftest import ADMIN_KEY, MESSAGE, SecretGuard, auth_header, served
 from tests.fake_zoho import PRIMARY, FakeZoho
 from tests.gunicorn_server import Gunicorn, free_port, seeded_env, start

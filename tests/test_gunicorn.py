@@ -154,7 +154,7 @@ def test_the_state_file_is_0600_and_shared(
     db = tmp_path / "state" / "mailer.sqlite3"
     assert db.stat().st_mode & 0o777 == 0o600
     with sqlite3.connect(db) as raw:
-        assert raw.execute("SELECT count(*) FROM connections").fetchone()[0] == 1
+        assert raw.execute("SELECT count(*) FROM mailboxes").fetchone()[0] == 1
 
 
 def test_24_concurrent_sends_after_every_token_expired_renew_once(

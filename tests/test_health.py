@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mailer.settings import Settings
+from mailer.config.settings import Settings
 from tests.conftest import auth_header
 from tests.fake_zoho import FakeZoho
 

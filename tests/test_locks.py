@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mailer.errors import LockTimeout
+from mailer.runtime.errors import LockTimeout
 from mailer.storage.locks import FileLocks
 
 HOLDER = """

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from mailer.errors import InvalidRequest
-from mailer.messages import parse_send_request
+from mailer.runtime.errors import InvalidRequest
+from mailer.sending.request import parse_send_request
 
 OK = {"to": "paula@example.com", "subject": "Hello", "text": "hi"}
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from mailer.settings import Settings, SettingsError, from_env
+from mailer.config.settings import Settings, SettingsError, from_env
 from tests.conftest import MESSAGE, auth_header
 from tests.fake_zoho import FakeZoho
 from tests.gunicorn_server import Gunicorn, seeded_env, start
@@ -74,7 +74,7 @@ def test_metrics_are_summed_over_the_workers(
 def test_metrics_off_counts_nothing_and_has_no_endpoint(
     fake_zoho: FakeZoho, make_settings: Callable[..., Settings], make_app: Callable[..., Any]
 ) -> None:
-    from mailer import metrics
+    from mailer.runtime import metrics
 
     _, client = make_app(
         make_settings(fake_zoho, zoho_refresh_token=fake_zoho.issue_refresh_token(), metrics=False)

@@ -11,9 +11,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from mailer.delivery_policy import DeliveryPolicy
-from mailer.outbox import Outbox
-from mailer.settings import RateLimit, Settings
+from mailer.config.settings import RateLimit, Settings
+from mailer.sending.delivery_policy import DeliveryPolicy
+from mailer.sending.outbox import Outbox
 from mailer.storage.records import StoredAttachment
 from tests.conftest import MESSAGE, FakeClock, auth_header, send
 from tests.fake_zoho import FakeZoho

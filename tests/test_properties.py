@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from mailer.messages import MAX_RECIPIENTS, parse_addresses
+from mailer.sending.request import MAX_RECIPIENTS, parse_addresses
 from tests.conftest import auth_header
 from tests.fake_zoho import ALIAS, DOCUMENTED_SEND_KEYS, PRIMARY, FakeZoho
 

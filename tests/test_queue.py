@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from mailer.errors import Conflict
+from mailer.runtime.errors import Conflict
 from mailer.storage.ports import Storage
 from tests.conftest import MESSAGE, FakeClock, auth_header
 from tests.fake_zoho import FakeZoho

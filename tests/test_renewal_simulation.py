@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from mailer.fanout import Fanout
-from mailer.renewal_sweep import RenewalSweep
+from mailer.mailboxes.renewal_sweep import RenewalSweep
+from mailer.mailboxes.tokens import RenewalPolicy, TokenService
+from mailer.runtime.fanout import Fanout
 from mailer.storage import open_storage
-from mailer.tokens import RenewalPolicy, TokenService
 from mailer.zoho.accounts import TokenGrant
 from tests.conftest import FakeClock
 

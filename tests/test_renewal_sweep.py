@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from mailer.settings import Settings
+from mailer.config.settings import Settings
 from tests.conftest import MESSAGE, FakeClock, SecretGuard, admin_header, auth_header
 from tests.fake_zoho import FakeZoho
 

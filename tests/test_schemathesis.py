@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from mailer import create_app, prepare_state
-from mailer.settings import Settings
+from mailer.config.settings import Settings
 from tests.conftest import ADMIN_KEY, API_KEY, SecretGuard, served
 from tests.fake_zoho import FakeZoho
 

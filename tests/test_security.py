@@ -102,7 +102,7 @@ def test_the_secret_guard_catches_a_leak(secret_guard: SecretGuard) -> None:
     """The guard is what the whole suite relies on; it must be able to fail."""
     probe = SecretGuard()
     probe.secrets.add("s3cr3t-value")
-    probe.records.append("mailer.tokens INFO renewed s3cr3t-value")
+    probe.records.append("mailer.mailboxes.tokens INFO renewed s3cr3t-value")
     probe.responses.append(("/api/email/status", '{"token": "s3cr3t-value"}'))
     assert len(probe.leaks()) == 2
     probe.responses.append(("/api/email/callback", "s3cr3t-value"))

@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from mailer.settings import RateLimit, Settings
+from mailer.config.settings import RateLimit, Settings
 from tests.conftest import MESSAGE, FakeClock, auth_header
 from tests.fake_zoho import FakeZoho
 

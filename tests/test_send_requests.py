@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
-from mailer.settings import Settings
+from mailer.config.settings import Settings
 from tests.conftest import MESSAGE, FakeClock, auth_header, send
 from tests.fake_zoho import ACCOUNT_ID, ALIAS, FakeZoho
 
@@ -161,7 +161,7 @@ def test_a_final_rejection_is_kept_for_the_key(connected: Connected) -> None:
 
 def test_a_claim_left_by_a_dead_worker_lapses(connected: Connected, clock: FakeClock) -> None:
     app, client, _fake = connected
-    from mailer.send_requests import body_fingerprint
+    from mailer.sending.service import body_fingerprint
 
     now = clock.now()
     app.extensions["mailer"].storage.idempotency.claim(

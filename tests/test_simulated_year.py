@@ -32,7 +32,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from mailer.settings import Settings
+from mailer.config.settings import Settings
 from mailer.zoho.http import ZohoSession
 from tests.conftest import FakeClock, admin_header, auth_header, follow_link
 from tests.fake_zoho import FakeZoho

@@ -25,7 +25,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from mailer import smtp
-from mailer.settings import Settings
+from mailer.config.settings import Settings
 from tests.conftest import API_KEY, FakeClock, SecretGuard, admin_header, auth_header, plain
 from tests.fake_zoho import ALIAS, PRIMARY, FakeZoho
 from tests.gunicorn_server import free_port

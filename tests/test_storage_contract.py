@@ -12,9 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from mailer import pacing, retention
-from mailer.errors import LockTimeout
-from mailer.settings import RateLimit
+from mailer.config.settings import RateLimit
+from mailer.runtime import pacing
+from mailer.runtime.errors import LockTimeout
+from mailer.storage import retention
 from mailer.storage.ports import Storage
 from mailer.storage.records import Account, Grant, Outcome, StoredAttachment
 
@@ -410,5 +411,5 @@ def test_migrations_apply_once_even_when_processes_race(
     finally:
         for racer in racers:
             racer.close()
-    assert sorted(len(a) for a in applied) == [0, 0, 0, 6]
+    assert sorted(len(a) for a in applied) == [0, 0, 0, 7]
     assert open_state(state_location).migrate() == []

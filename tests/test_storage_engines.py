@@ -12,8 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from mailer.errors import StateUnavailable
-from mailer.settings import SettingsError, from_env
+from mailer.config.settings import SettingsError, from_env
+from mailer.runtime.errors import StateUnavailable
 from mailer.storage import open_storage
 from mailer.storage.ports import Storage
 from mailer.storage.postgres import PostgresStorage, redacted
@@ -53,6 +53,7 @@ def test_a_state_file_written_by_0_1_0_upgrades_with_nothing_lost(tmp_path: Path
         "0004_cancel_and_list",
         "0005_webhooks",
         "0006_status_listing",
+        "0007_mailbox_names",
     ]
     mailbox = storage.mailboxes.get("default")
     assert mailbox is not None
@@ -97,6 +98,7 @@ def test_postgresql_keeps_its_tables_in_schema_mailer(postgres: PostgresServer) 
             "0004_cancel_and_list",
             "0005_webhooks",
             "0006_status_listing",
+            "0007_mailbox_names",
         ]
         storage.oauth_states.add("s", "b", 2.0, 1.0)
     finally:
@@ -111,7 +113,7 @@ def test_postgresql_keeps_its_tables_in_schema_mailer(postgres: PostgresServer) 
         public = connection.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
         ).fetchone()
-    assert {"connections", "messages", "message_attachments", "idempotency", "mail_calls"} <= tables
+    assert {"mailboxes", "messages", "message_attachments", "idempotency", "mail_calls"} <= tables
     assert public == (0,)  # nothing of ours in the application's own schema
 
 

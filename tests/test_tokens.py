@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 import pytest
 
-from mailer.errors import NotReady
+from mailer.mailboxes.tokens import RenewalPolicy, TokenService
+from mailer.runtime.errors import NotReady
 from mailer.storage.ports import Storage
-from mailer.tokens import RenewalPolicy, TokenService
 from mailer.zoho.accounts import ZohoAccounts
 from mailer.zoho.http import ZohoSession
 from tests.conftest import FakeClock

@@ -20,7 +20,7 @@ import pytest
 from flask import Flask, Response, request
 from werkzeug.serving import make_server
 
-from mailer.settings import Settings, SettingsError, from_env
+from mailer.config.settings import Settings, SettingsError, from_env
 from tests.conftest import MESSAGE, FakeClock, SecretGuard, admin_header, auth_header, follow_link
 from tests.fake_zoho import FakeZoho
 

@@ -10,11 +10,11 @@ import uuid
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from mailer import metrics
 from mailer.api import admin, answers, home, ops, pages
 from mailer.api.incoming import gateway
 from mailer.api.views import bp
-from mailer.errors import GatewayError, NotReady, PayloadTooLarge, Unauthorized
+from mailer.runtime import metrics
+from mailer.runtime.errors import GatewayError, NotReady, PayloadTooLarge, Unauthorized
 
 log = logging.getLogger(__name__)
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from mailer.clock import utc_iso
-from mailer.errors import GatewayError, NotReady
-from mailer.mailbox_admin import ConnectLinkIssued, MailboxView
-from mailer.message_view import message_view
-from mailer.outbox_records import Accepted, OutboxStats
-from mailer.queue_admin import Page
-from mailer.send_requests import Answer
+from mailer.mailboxes.admin import ConnectLinkIssued, MailboxView
+from mailer.runtime.clock import utc_iso
+from mailer.runtime.errors import GatewayError, NotReady
+from mailer.sending.queue import Page
+from mailer.sending.results import Accepted, OutboxStats
+from mailer.sending.service import Answer
+from mailer.sending.view import message_view
 from mailer.storage.records import StoredMessage
 from mailer.transports import Readiness, Receipt
 

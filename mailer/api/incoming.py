@@ -7,9 +7,9 @@ from typing import Any, NoReturn
 
 from flask import current_app, request
 
-from mailer.api_keys import key_matches
-from mailer.errors import Forbidden, InvalidRequest, Unauthorized, UnsupportedMediaType
-from mailer.gateway import Gateway
+from mailer.composition.gateway import Gateway
+from mailer.mailboxes.api_keys import key_matches
+from mailer.runtime.errors import Forbidden, InvalidRequest, Unauthorized, UnsupportedMediaType
 
 
 def gateway() -> Gateway:

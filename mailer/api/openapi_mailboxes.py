@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mailer.mailbox_admin import NAME
+from mailer.mailboxes.admin import NAME
 
 _ADMIN: list[dict[str, list[str]]] = [{"admin": []}]
 NAME_PATTERN = NAME.pattern

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mailer.queue_admin import CURSOR, MAX_LIMIT, STATUSES
-from mailer.send_options import (
+from mailer.sending.options import (
     MAX_METADATA_KEY_CHARS,
     MAX_METADATA_KEYS,
     MAX_METADATA_VALUE_CHARS,
@@ -13,6 +12,7 @@ from mailer.send_options import (
     MAX_TAGS,
     TAG,
 )
+from mailer.sending.queue import CURSOR, MAX_LIMIT, STATUSES
 
 _SECURITY: list[dict[str, list[str]]] = [{"apiKey": []}]
 

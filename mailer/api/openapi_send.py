@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from mailer.api import openapi_queue
-from mailer.messages import (
+from mailer.sending.request import (
     BASE64,
     CONTENT_ID,
     CONTENT_TYPE,

@@ -6,11 +6,11 @@ from collections.abc import Iterator
 
 from flask import Blueprint, Response
 
-from mailer import metrics
 from mailer.api.incoming import bearer, gateway
-from mailer.api_keys import key_matches
-from mailer.errors import NotFound, StateBusy, StateUnavailable, Unauthorized
-from mailer.gateway import Gateway
+from mailer.composition.gateway import Gateway
+from mailer.mailboxes.api_keys import key_matches
+from mailer.runtime import metrics
+from mailer.runtime.errors import NotFound, StateBusy, StateUnavailable, Unauthorized
 
 bp = Blueprint("ops", __name__)
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from flask import Response, render_template
 
-from mailer.consent import AlreadyConnected, Connected
-from mailer.errors import GatewayError
+from mailer.mailboxes.consent import AlreadyConnected, Connected
+from mailer.runtime.errors import GatewayError
 
 PAGE_HEADERS = {
     "Cache-Control": "no-store",

@@ -16,9 +16,9 @@ from mailer.api.incoming import (
     require_admin,
     require_api_key,
 )
-from mailer.consent import AlreadyConnected
-from mailer.errors import NotFound, StateBusy, StateUnavailable
-from mailer.mailbox_admin import check_name
+from mailer.mailboxes.admin import check_name
+from mailer.mailboxes.consent import AlreadyConnected
+from mailer.runtime.errors import NotFound, StateBusy, StateUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from mailer.settings import is_postgres_url
+from mailer.config.settings import is_postgres_url
 from mailer.storage.ports import Storage
 from mailer.storage.sealing import Sealer
 

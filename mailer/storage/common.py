@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mailer.retention import Cutoffs
 from mailer.storage.database import Database
+from mailer.storage.retention import Cutoffs
 from mailer.storage.sealing import Sealer
 from mailer.storage.tables.api_keys import ApiKeyTable
 from mailer.storage.tables.connect_links import ConnectLinkTable

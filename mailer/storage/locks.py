@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from mailer.errors import LockTimeout
+from mailer.runtime.errors import LockTimeout
 
 # How often a process waiting for another's lock looks again.
 POLL_SECONDS = 0.01

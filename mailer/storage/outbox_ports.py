@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from mailer.pacing import Window
+from mailer.runtime.pacing import Window
 from mailer.storage.records import (
     MailPause,
     Outcome,

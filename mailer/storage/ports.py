@@ -9,7 +9,6 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from mailer.retention import Cutoffs
 from mailer.storage.outbox_ports import CallLedger, MessageQueue, QueueStats, WebhookQueue
 from mailer.storage.records import (
     Account,
@@ -20,6 +19,7 @@ from mailer.storage.records import (
     OAuthState,
     PendingEvent,
 )
+from mailer.storage.retention import Cutoffs
 
 __all__ = [
     "ApiKeyStore",

@@ -21,7 +21,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from mailer.errors import LockTimeout, StateUnavailable
+from mailer.runtime.errors import LockTimeout, StateUnavailable
 from mailer.storage.common import Tables
 from mailer.storage.database import Row
 from mailer.storage.locks import ThreadLocks

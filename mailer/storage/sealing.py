@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from mailer.errors import GatewayError
+from mailer.runtime.errors import GatewayError
 
 PREFIX = "fernet:"
 

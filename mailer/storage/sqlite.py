@@ -11,7 +11,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
-from mailer.errors import StateBusy, StateUnavailable
+from mailer.runtime.errors import StateBusy, StateUnavailable
 from mailer.storage.common import Tables
 from mailer.storage.database import Row
 from mailer.storage.locks import FileLocks

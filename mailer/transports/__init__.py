@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from mailer.errors import NotReady
-from mailer.messages import OutgoingMessage
+from mailer.runtime.errors import NotReady
+from mailer.sending.request import OutgoingMessage
 
 
 @dataclass(frozen=True)

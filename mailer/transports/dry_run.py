@@ -10,9 +10,9 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
-from mailer.clock import Clock
-from mailer.errors import NotReady
-from mailer.messages import OutgoingMessage
+from mailer.runtime.clock import Clock
+from mailer.runtime.errors import NotReady
+from mailer.sending.request import OutgoingMessage
 from mailer.transports import Readiness, Receipt
 
 log = logging.getLogger(__name__)

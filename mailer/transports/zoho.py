@@ -6,8 +6,9 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from mailer.clock import Clock, utc_iso
-from mailer.errors import (
+from mailer.mailboxes.tokens import CONNECT_HINT, REAUTH_HINT, TokenService, require_usable
+from mailer.runtime.clock import Clock, utc_iso
+from mailer.runtime.errors import (
     AccountNotFound,
     GatewayError,
     NotReady,
@@ -18,10 +19,9 @@ from mailer.errors import (
     UpstreamTimeout,
     ZohoThrottled,
 )
-from mailer.messages import Attachment, OutgoingMessage
+from mailer.sending.request import Attachment, OutgoingMessage
 from mailer.storage.ports import MailboxStore, SingleFlight
 from mailer.storage.records import Account, Mailbox
-from mailer.tokens import CONNECT_HINT, REAUTH_HINT, TokenService, require_usable
 from mailer.transports import Readiness, Receipt
 from mailer.zoho.mail import (
     MailError,

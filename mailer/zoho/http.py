@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from mailer import metrics
+from mailer.runtime import metrics
 
 if TYPE_CHECKING:
     from requests.sessions import _Settings

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mailer import pacing
-from mailer.pacing import Window
+from mailer.runtime import pacing
+from mailer.runtime.pacing import Window
 from mailer.storage.database import Database, Tx
 from mailer.storage.records import MailPause
 
@@ -18,14 +18,14 @@ class LedgerTable:
         # One writer per mailbox at a time, on every host: the check and the record are one.
         with self._db.write(serialize=f"pace:{mailbox}") as tx:
             tx.execute(
-                "DELETE FROM mail_calls WHERE connection_id = ? AND at <= ?",
+                "DELETE FROM mail_calls WHERE mailbox = ? AND at <= ?",
                 (mailbox, now - pacing.longest(windows)),
             )
             wait = pacing.wait_seconds(_recent(tx, mailbox, windows, now), calls, windows, now)
             if wait > 0:
                 return wait
             tx.executemany(
-                "INSERT INTO mail_calls (connection_id, at) VALUES (?, ?)",
+                "INSERT INTO mail_calls (mailbox, at) VALUES (?, ?)",
                 [(mailbox, now)] * calls,
             )
             return 0.0
@@ -36,8 +36,8 @@ class LedgerTable:
         with self._db.read() as tx:
             rows = tx.rows(
                 "SELECT p.paused_until, c.at FROM (SELECT 1 AS one) AS o"
-                " LEFT JOIN mail_pauses p ON p.connection_id = ?"
-                " LEFT JOIN mail_calls c ON c.connection_id = ? AND c.at > ? ORDER BY c.at",
+                " LEFT JOIN mail_pauses p ON p.mailbox = ?"
+                " LEFT JOIN mail_calls c ON c.mailbox = ? AND c.at > ? ORDER BY c.at",
                 (mailbox, mailbox, since),
             )
         paused_until = rows[0]["paused_until"]
@@ -52,8 +52,8 @@ class LedgerTable:
 
     def set_pause(self, mailbox: str, *, paused_until: float, throttles: int) -> None:
         self._db.run(
-            "INSERT INTO mail_pauses (connection_id, paused_until, throttles) VALUES (?, ?, ?)"
-            " ON CONFLICT (connection_id) DO UPDATE"
+            "INSERT INTO mail_pauses (mailbox, paused_until, throttles) VALUES (?, ?, ?)"
+            " ON CONFLICT (mailbox) DO UPDATE"
             " SET paused_until = excluded.paused_until, throttles = excluded.throttles",
             (mailbox, paused_until, throttles),
         )
@@ -61,12 +61,12 @@ class LedgerTable:
     def clear_pause(self, mailbox: str) -> None:
         if self.pause(mailbox) is None:
             return  # the common case, answered without a write transaction
-        self._db.run("DELETE FROM mail_pauses WHERE connection_id = ?", (mailbox,))
+        self._db.run("DELETE FROM mail_pauses WHERE mailbox = ?", (mailbox,))
 
 
 def _recent(tx: Tx, mailbox: str, windows: tuple[Window, ...], now: float) -> list[float]:
     rows = tx.rows(
-        "SELECT at FROM mail_calls WHERE connection_id = ? AND at > ? ORDER BY at",
+        "SELECT at FROM mail_calls WHERE mailbox = ? AND at > ? ORDER BY at",
         (mailbox, now - pacing.longest(windows)),
     )
     return [row["at"] for row in rows]
@@ -74,6 +74,6 @@ def _recent(tx: Tx, mailbox: str, windows: tuple[Window, ...], now: float) -> li
 
 def _pause(tx: Tx, mailbox: str) -> MailPause | None:
     row = tx.row(
-        "SELECT paused_until, throttles FROM mail_pauses WHERE connection_id = ?", (mailbox,)
+        "SELECT paused_until, throttles FROM mail_pauses WHERE mailbox = ?", (mailbox,)
     )
     return None if row is None else MailPause(row["paused_until"], row["throttles"])

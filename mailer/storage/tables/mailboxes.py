@@ -1,4 +1,4 @@
-"""Mailbox connections and their tokens (table ``connections``)."""
+"""Mailboxes and their tokens (table ``mailboxes``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from mailer.storage.sealing import Sealer
 from mailer.storage.tables.webhooks import insert_event
 
 _INSERT = (
-    "INSERT INTO connections (id, refresh_token, seed_fingerprint, accounts_url, mail_api_url,"
+    "INSERT INTO mailboxes (name, refresh_token, seed_fingerprint, accounts_url, mail_api_url,"
     " account_id, primary_address, send_as, access_token, access_expires_at, next_renewal_at,"
     " last_renewal_at, last_renewal_outcome, updated_at, created_at, from_address)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -30,12 +30,12 @@ class MailboxTable:
 
     def get(self, name: str) -> Mailbox | None:
         with self._db.read() as tx:
-            row = tx.row("SELECT * FROM connections WHERE id = ?", (name,))
+            row = tx.row("SELECT * FROM mailboxes WHERE name = ?", (name,))
         return None if row is None else self._mailbox(row)
 
     def all(self) -> list[Mailbox]:
         with self._db.read() as tx:
-            rows = tx.rows("SELECT * FROM connections ORDER BY id")
+            rows = tx.rows("SELECT * FROM mailboxes ORDER BY name")
         return [self._mailbox(row) for row in rows]
 
     def create(
@@ -50,7 +50,7 @@ class MailboxTable:
     ) -> bool:
         """A new mailbox, connected when a refresh token is given; False when the name is taken."""
         with self._db.write(serialize=f"mailbox:{name}") as tx:
-            if tx.row("SELECT id FROM connections WHERE id = ?", (name,)) is not None:
+            if tx.row("SELECT name FROM mailboxes WHERE name = ?", (name,)) is not None:
                 return False
             tx.execute(
                 _INSERT,
@@ -65,52 +65,52 @@ class MailboxTable:
     def delete(self, name: str) -> Mailbox | None:
         """Remove a mailbox; returns what it was (its refresh token, to revoke), or None."""
         with self._db.write(serialize=f"mailbox:{name}") as tx:
-            row = tx.row("SELECT * FROM connections WHERE id = ?", (name,))
+            row = tx.row("SELECT * FROM mailboxes WHERE name = ?", (name,))
             if row is None:
                 return None
-            tx.execute("DELETE FROM connections WHERE id = ?", (name,))
+            tx.execute("DELETE FROM mailboxes WHERE name = ?", (name,))
             tx.execute("DELETE FROM api_keys WHERE mailbox = ?", (name,))
             tx.execute("DELETE FROM connect_links WHERE mailbox = ?", (name,))
-            tx.execute("DELETE FROM mail_pauses WHERE connection_id = ?", (name,))
+            tx.execute("DELETE FROM mail_pauses WHERE mailbox = ?", (name,))
         return self._mailbox(row)
 
     def claim_due(self, *, now: float, claimed_until: float, limit: int) -> list[str]:
         """Claim up to ``limit`` mailboxes whose renewal is due, soonest first, so that no other
         worker or host renews them until ``claimed_until`` or until the outcome is recorded."""
         with self._db.read() as tx:
-            due = tx.row(f"SELECT id FROM connections WHERE {_DUE} LIMIT 1", (now, now))
+            due = tx.row(f"SELECT name FROM mailboxes WHERE {_DUE} LIMIT 1", (now, now))
         if due is None:
             return []  # the common case, answered without a write transaction
         with self._db.write() as tx:
             rows = tx.rows(
-                f"SELECT id FROM connections WHERE {_DUE} ORDER BY next_renewal_at"
+                f"SELECT name FROM mailboxes WHERE {_DUE} ORDER BY next_renewal_at"
                 f" LIMIT ?{self._db.claim_suffix}",
                 (now, now, limit),
             )
-            names = [row["id"] for row in rows]
+            names = [row["name"] for row in rows]
             for name in names:
                 tx.execute(
-                    "UPDATE connections SET renewal_claimed_until = ? WHERE id = ?",
+                    "UPDATE mailboxes SET renewal_claimed_until = ? WHERE name = ?",
                     (claimed_until, name),
                 )
         return names
 
     def release_claim(self, name: str) -> None:
-        self._db.run("UPDATE connections SET renewal_claimed_until = NULL WHERE id = ?", (name,))
+        self._db.run("UPDATE mailboxes SET renewal_claimed_until = NULL WHERE name = ?", (name,))
 
     def reseal(self) -> int:
         """Open every stored token (SealError when a key does not fit) and seal again those
         stored plain or with an older key; returns how many rows changed."""
         changed = 0
         with self._db.write(serialize="mailbox-reseal") as tx:
-            rows = tx.rows("SELECT id, refresh_token, access_token FROM connections")
+            rows = tx.rows("SELECT name, refresh_token, access_token FROM mailboxes")
             for row in rows:
                 refresh, access = row["refresh_token"], row["access_token"]
                 opened = (self._sealer.open(refresh), self._sealer.open(access))
                 if self._sealer.needs_resealing(refresh) or self._sealer.needs_resealing(access):
                     tx.execute(
-                        "UPDATE connections SET refresh_token = ?, access_token = ? WHERE id = ?",
-                        (self._sealer.seal(opened[0]), self._sealer.seal(opened[1]), row["id"]),
+                        "UPDATE mailboxes SET refresh_token = ?, access_token = ? WHERE name = ?",
+                        (self._sealer.seal(opened[0]), self._sealer.seal(opened[1]), row["name"]),
                     )
                     changed += 1
         return changed
@@ -127,10 +127,10 @@ class MailboxTable:
         now: float,
     ) -> bool:
         with self._db.write(serialize=f"mailbox:{name}") as tx:
-            row = tx.row("SELECT seed_fingerprint FROM connections WHERE id = ?", (name,))
+            row = tx.row("SELECT seed_fingerprint FROM mailboxes WHERE name = ?", (name,))
             if row is not None and row["seed_fingerprint"] == fingerprint:
                 return False
-            tx.execute("DELETE FROM connections WHERE id = ?", (name,))
+            tx.execute("DELETE FROM mailboxes WHERE name = ?", (name,))
             tx.execute(
                 _INSERT,
                 (
@@ -158,10 +158,10 @@ class MailboxTable:
                 insert_event(tx, event)
             old = tx.row(
                 "SELECT seed_fingerprint, refresh_token, created_at, from_address"
-                " FROM connections WHERE id = ?",
+                " FROM mailboxes WHERE name = ?",
                 (name,),
             )
-            tx.execute("DELETE FROM connections WHERE id = ?", (name,))
+            tx.execute("DELETE FROM mailboxes WHERE name = ?", (name,))
             tx.execute(
                 _INSERT,
                 (
@@ -188,10 +188,10 @@ class MailboxTable:
 
     def record_renewal(self, name: str, grant: Grant, *, now: float) -> None:
         self._db.run(
-            "UPDATE connections SET access_token = ?, access_expires_at = ?,"
+            "UPDATE mailboxes SET access_token = ?, access_expires_at = ?,"
             " next_renewal_at = ?, renewal_failures = 0, last_renewal_at = ?,"
             " last_renewal_outcome = 'renewed', needs_reauth = 0, updated_at = ?,"
-            " renewal_claimed_until = NULL WHERE id = ?",
+            " renewal_claimed_until = NULL WHERE name = ?",
             (
                 self._sealer.seal(grant.access_token),
                 grant.expires_at,
@@ -216,9 +216,9 @@ class MailboxTable:
         # A refused refresh token takes its access token with it; other failures keep it.
         forget = ", access_token = NULL, access_expires_at = NULL" if needs_reauth else ""
         sql = (
-            "UPDATE connections SET next_renewal_at = ?, renewal_failures = ?,"
+            "UPDATE mailboxes SET next_renewal_at = ?, renewal_failures = ?,"
             " last_renewal_at = ?, last_renewal_outcome = ?, needs_reauth = ?,"
-            f" updated_at = ?, renewal_claimed_until = NULL{forget} WHERE id = ?"
+            f" updated_at = ?, renewal_claimed_until = NULL{forget} WHERE name = ?"
         )
         params = (next_renewal_at, failures, now, outcome, int(needs_reauth), now, name)
         if event is None:
@@ -230,18 +230,18 @@ class MailboxTable:
 
     def discard_access_token(self, name: str, access_token: str) -> None:
         with self._db.write(serialize=f"mailbox:{name}") as tx:
-            row = tx.row("SELECT access_token FROM connections WHERE id = ?", (name,))
+            row = tx.row("SELECT access_token FROM mailboxes WHERE name = ?", (name,))
             if row is not None and self._sealer.open(row["access_token"]) == access_token:
                 tx.execute(
-                    "UPDATE connections SET access_token = NULL, access_expires_at = NULL"
-                    " WHERE id = ?",
+                    "UPDATE mailboxes SET access_token = NULL, access_expires_at = NULL"
+                    " WHERE name = ?",
                     (name,),
                 )
 
     def save_account(self, name: str, account: Account) -> None:
         self._db.run(
-            "UPDATE connections SET account_id = ?, primary_address = ?, send_as = ?,"
-            " outgoing_blocked = ? WHERE id = ?",
+            "UPDATE mailboxes SET account_id = ?, primary_address = ?, send_as = ?,"
+            " outgoing_blocked = ? WHERE name = ?",
             (
                 account.account_id,
                 account.primary_address,
@@ -259,7 +259,7 @@ class MailboxTable:
 
 def _mailbox(row: Row, refresh_token: str | None, access_token: str | None) -> Mailbox:
     return Mailbox(
-        name=row["id"],
+        name=row["name"],
         refresh_token=refresh_token,
         seed_fingerprint=row["seed_fingerprint"],
         accounts_url=row["accounts_url"],

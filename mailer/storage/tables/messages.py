@@ -12,11 +12,11 @@ from mailer.storage.records import Outcome, PendingEvent, StoredAttachment, Stor
 from mailer.storage.tables.webhooks import insert_event
 
 _INSERT = (
-    "INSERT INTO messages (id, connection_id, status, payload, calls, next_attempt_at,"
+    "INSERT INTO messages (id, mailbox, status, payload, calls, next_attempt_at,"
     " lease_owner, leased_until, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _DUE = (
-    "connection_id = ? AND ((status IN ('queued', 'scheduled') AND next_attempt_at <= ?)"
+    "mailbox = ? AND ((status IN ('queued', 'scheduled') AND next_attempt_at <= ?)"
     " OR (status = 'sending' AND leased_until <= ?))"
 )
 
@@ -59,7 +59,7 @@ class MessageTable:
                     ],
                 )
                 tx.executemany(
-                    "INSERT INTO message_tags (message_id, connection_id, tag, created_at)"
+                    "INSERT INTO message_tags (message_id, mailbox, tag, created_at)"
                     " VALUES (?, ?, ?, ?)",
                     [(message_id, mailbox, tag, now) for tag in tags],
                 )
@@ -108,12 +108,12 @@ class MessageTable:
     def due_mailboxes(self, *, now: float) -> list[str]:
         with self._db.read() as tx:
             rows = tx.rows(
-                "SELECT DISTINCT connection_id FROM messages"
+                "SELECT DISTINCT mailbox FROM messages"
                 " WHERE (status IN ('queued', 'scheduled') AND next_attempt_at <= ?)"
                 " OR (status = 'sending' AND leased_until <= ?)",
                 (now, now),
             )
-        return [row["connection_id"] for row in rows]
+        return [row["mailbox"] for row in rows]
 
     def fail_waiting(
         self,
@@ -128,7 +128,7 @@ class MessageTable:
             rows = tx.rows(
                 "UPDATE messages SET status = 'failed', last_error_code = ?, last_error = ?,"
                 " lease_owner = NULL, leased_until = NULL, updated_at = ?, finished_at = ?"
-                " WHERE connection_id = ? AND (status IN ('queued', 'scheduled')"
+                " WHERE mailbox = ? AND (status IN ('queued', 'scheduled')"
                 " OR (status = 'sending' AND leased_until <= ?)) RETURNING *",
                 (code, error, now, now, mailbox, now),
             )
@@ -206,7 +206,7 @@ class MessageTable:
         this call canceled it and the message as it stands after (None: no such message)."""
         changed = self._db.run(
             "UPDATE messages SET status = 'canceled', updated_at = ?, finished_at = ?"
-            " WHERE id = ? AND connection_id = ? AND status IN ('queued', 'scheduled')",
+            " WHERE id = ? AND mailbox = ? AND status IN ('queued', 'scheduled')",
             (now, now, message_id, mailbox),
         )
         stored = self.get(message_id)
@@ -217,7 +217,7 @@ class MessageTable:
         self._db.run(
             "UPDATE messages SET status = 'queued', attempts = 0, next_attempt_at = ?,"
             " finished_at = NULL, requeued_at = ?, updated_at = ?"
-            " WHERE id = ? AND connection_id = ? AND status IN ('queued', 'failed')",
+            " WHERE id = ? AND mailbox = ? AND status IN ('queued', 'failed')",
             (now, now, now, message_id, mailbox),
         )
         stored = self.get(message_id)
@@ -238,12 +238,12 @@ class MessageTable:
         many messages the mailbox has.
         """
         source = "messages AS m"
-        where = ["m.connection_id = ?"]
+        where = ["m.mailbox = ?"]
         params: list[Any] = [mailbox]
         order = ("m.created_at", "m.id")
         if tag is not None:
             source = "message_tags AS t JOIN messages AS m ON m.id = t.message_id"
-            where = ["t.connection_id = ?", "t.tag = ?"]
+            where = ["t.mailbox = ?", "t.tag = ?"]
             params = [mailbox, tag]
             order = ("t.created_at", "t.message_id")
         if statuses:
@@ -263,16 +263,16 @@ class MessageTable:
     def depths(self) -> dict[str, int]:
         with self._db.read() as tx:
             rows = tx.rows(
-                "SELECT connection_id, count(*) AS depth FROM messages"
-                " WHERE status IN ('queued', 'sending') GROUP BY connection_id"
+                "SELECT mailbox, count(*) AS depth FROM messages"
+                " WHERE status IN ('queued', 'sending') GROUP BY mailbox"
             )
-        return {row["connection_id"]: int(row["depth"]) for row in rows}
+        return {row["mailbox"]: int(row["depth"]) for row in rows}
 
     def stats(self, mailbox: str) -> QueueStats:
         with self._db.read() as tx:
             row = tx.row(
                 "SELECT count(*) AS depth, min(created_at) AS oldest FROM messages"
-                " WHERE connection_id = ? AND status IN ('queued', 'sending')",
+                " WHERE mailbox = ? AND status IN ('queued', 'sending')",
                 (mailbox,),
             )
         assert row is not None
@@ -282,7 +282,7 @@ class MessageTable:
 def _message(row: Row, attachments: list[Row]) -> StoredMessage:
     return StoredMessage(
         id=row["id"],
-        mailbox=row["connection_id"],
+        mailbox=row["mailbox"],
         status=row["status"],
         payload=json.loads(row["payload"]),
         attachments=tuple(

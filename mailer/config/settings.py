@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
-from mailer.setting_checks import smtp_problems, webhook_problems, zoho_problems
-from mailer.setting_values import (
+from mailer.config.checks import smtp_problems, webhook_problems, zoho_problems
+from mailer.config.values import (
     DEFAULT_DB,
     RateLimit,
     check_base_url,

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from mailer.errors import GatewayError
-from mailer.messages import Attachment, OutgoingMessage
+from mailer.runtime.errors import GatewayError
+from mailer.sending.request import Attachment, OutgoingMessage
 from mailer.storage.ports import CallLedger, MessageQueue
 from mailer.storage.records import Outcome, StoredMessage
 from mailer.transports import Receipt

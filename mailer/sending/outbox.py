@@ -13,10 +13,11 @@ import os
 import random
 import secrets
 
-from mailer import metrics, pacing
-from mailer.clock import Clock, utc_iso
-from mailer.delivery_policy import DeliveryPolicy
-from mailer.errors import (
+from mailer.config.settings import RateLimit
+from mailer.events.webhooks import EventMaker, no_events
+from mailer.runtime import metrics, pacing
+from mailer.runtime.clock import Clock, utc_iso
+from mailer.runtime.errors import (
     Forbidden,
     GatewayError,
     InvalidRequest,
@@ -25,10 +26,11 @@ from mailer.errors import (
     UpstreamRejected,
     ZohoThrottled,
 )
-from mailer.logs import fields
-from mailer.message_view import message_view
-from mailer.messages import OutgoingMessage
-from mailer.outbox_records import (
+from mailer.runtime.logs import fields
+from mailer.sending.delivery_policy import DeliveryPolicy
+from mailer.sending.options import SendOptions
+from mailer.sending.request import OutgoingMessage
+from mailer.sending.results import (
     Accepted,
     OutboxStats,
     finished,
@@ -36,12 +38,10 @@ from mailer.outbox_records import (
     outbox_stats,
     to_payload,
 )
-from mailer.send_options import SendOptions
-from mailer.settings import RateLimit
+from mailer.sending.view import message_view
 from mailer.storage.ports import CallLedger, MessageQueue
 from mailer.storage.records import Outcome, StoredAttachment, StoredMessage
 from mailer.transports import Receipt, Transport
-from mailer.webhooks import EventMaker, no_events
 
 log = logging.getLogger(__name__)
 

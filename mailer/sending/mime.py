@@ -15,8 +15,8 @@ from email.message import EmailMessage
 from email.policy import default as default_policy
 from typing import Any
 
-from mailer.errors import InvalidRequest
-from mailer.messages import CONTENT_ID
+from mailer.runtime.errors import InvalidRequest
+from mailer.sending.request import CONTENT_ID
 
 NO_SUBJECT = "(no subject)"
 # Headers the send request carries, or that only describe the MIME structure or the way the

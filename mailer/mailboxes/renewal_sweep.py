@@ -14,12 +14,12 @@ from collections import Counter
 from collections.abc import Callable
 from functools import partial
 
-from mailer.clock import Clock
-from mailer.errors import GatewayError
-from mailer.fanout import Fanout
+from mailer.mailboxes.tokens import TokenService
+from mailer.runtime.clock import Clock
+from mailer.runtime.errors import GatewayError
+from mailer.runtime.fanout import Fanout
 from mailer.storage.ports import MailboxStore
 from mailer.storage.records import Mailbox
-from mailer.tokens import TokenService
 
 log = logging.getLogger(__name__)
 

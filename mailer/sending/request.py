@@ -12,7 +12,7 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
-from mailer.errors import InvalidRequest
+from mailer.runtime.errors import InvalidRequest
 
 # Zoho's cap on recipients of one message (to + cc + bcc), paid plans.
 MAX_RECIPIENTS = 150

@@ -8,13 +8,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from mailer.clock import Clock
-from mailer.digests import digest
-from mailer.errors import AccountNotFound, Forbidden, GatewayError, InvalidRequest, UpstreamError
+from mailer.events.webhooks import EventMaker, no_events
+from mailer.mailboxes.tokens import RenewalPolicy, fingerprint
+from mailer.runtime.clock import Clock
+from mailer.runtime.digests import digest
+from mailer.runtime.errors import (
+    AccountNotFound,
+    Forbidden,
+    GatewayError,
+    InvalidRequest,
+    UpstreamError,
+)
 from mailer.storage.ports import MailboxStore, OAuthStateStore
 from mailer.storage.records import Account, Grant, OAuthState
-from mailer.tokens import RenewalPolicy, fingerprint
-from mailer.webhooks import EventMaker, no_events
 from mailer.zoho.accounts import (
     GrantRefused,
     TokenEndpointError,

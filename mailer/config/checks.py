@@ -7,11 +7,11 @@ import os
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from mailer.destinations import private_address
-from mailer.setting_values import webhook_key
+from mailer.config.values import webhook_key
+from mailer.events.destinations import private_address
 
 if TYPE_CHECKING:
-    from mailer.settings import Settings
+    from mailer.config.settings import Settings
 
 
 def webhook_problems(settings: Settings) -> list[str]:

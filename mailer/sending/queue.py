@@ -9,10 +9,10 @@ import logging
 import re
 from dataclasses import dataclass
 
-from mailer import metrics
-from mailer.clock import Clock
-from mailer.errors import Conflict, InvalidRequest, NotFound
-from mailer.send_options import TAG
+from mailer.runtime import metrics
+from mailer.runtime.clock import Clock
+from mailer.runtime.errors import Conflict, InvalidRequest, NotFound
+from mailer.sending.options import TAG
 from mailer.storage.ports import MessageQueue
 from mailer.storage.records import StoredMessage
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mailer.clock import utc_iso
+from mailer.runtime.clock import utc_iso
 from mailer.storage.records import StoredMessage
 
 

@@ -55,7 +55,7 @@ def text_formatter() -> logging.Formatter:
 
 
 def configure_logging(level: str = "INFO", log_format: str = "text") -> None:
-    """Log to stderr as ``2026-11-22T10:00:00Z INFO mailer.tokens [pid] message``, or JSON."""
+    """Log to stderr as ``2026-11-22T10:00:00Z INFO mailer.mailboxes.tokens [pid] message``, or JSON."""
     formatter = JsonFormatter() if log_format == "json" else text_formatter()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)

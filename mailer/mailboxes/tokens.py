@@ -14,12 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from mailer import metrics
-from mailer.clock import Clock, utc_iso
-from mailer.errors import NotConnected, ReauthorizationRequired, TokenUnavailable
+from mailer.events.webhooks import EventMaker, no_events
+from mailer.runtime import metrics
+from mailer.runtime.clock import Clock, utc_iso
+from mailer.runtime.errors import NotConnected, ReauthorizationRequired, TokenUnavailable
 from mailer.storage.ports import MailboxStore, SingleFlight
 from mailer.storage.records import Grant, Mailbox
-from mailer.webhooks import EventMaker, no_events
 from mailer.zoho.accounts import GrantRefused, Throttled, TokenEndpointError, TokenGrant
 
 log = logging.getLogger(__name__)

@@ -14,14 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mailer.clock import Clock
-from mailer.errors import Conflict, InvalidRequest
-from mailer.logs import fields
-from mailer.mailbox_parts import MailboxParts
-from mailer.messages import parse_send_request
-from mailer.outbox import Outbox
-from mailer.outbox_records import Accepted
-from mailer.send_options import parse_send_options
+from mailer.composition.parts import MailboxParts
+from mailer.runtime.clock import Clock
+from mailer.runtime.errors import Conflict, InvalidRequest
+from mailer.runtime.logs import fields
+from mailer.sending.options import parse_send_options
+from mailer.sending.outbox import Outbox
+from mailer.sending.request import parse_send_request
+from mailer.sending.results import Accepted
 from mailer.storage.ports import IdempotencyStore
 from mailer.storage.records import StoredMessage
 

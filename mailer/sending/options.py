@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from mailer.errors import InvalidRequest
+from mailer.runtime.errors import InvalidRequest
 
 MAX_TAGS = 10
 TAG = re.compile(r"^[A-Za-z0-9_-]{1,64}$")

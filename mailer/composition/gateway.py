@@ -8,23 +8,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
-from mailer import retention
-from mailer.api_keys import KeyRing
-from mailer.clock import Clock
-from mailer.consent import ConsentFlow
-from mailer.errors import GatewayError, NotConfigured, StateBusy, StateUnavailable
-from mailer.fanout import Fanout
-from mailer.mailbox_admin import MailboxAdmin
-from mailer.mailbox_parts import PartsByMailbox
-from mailer.outbox import Outbox
-from mailer.queue_admin import QueueAdmin
-from mailer.renewal_sweep import RenewalSweep
-from mailer.send_requests import SendService
-from mailer.settings import Settings
+from mailer.composition.parts import PartsByMailbox
+from mailer.config.settings import Settings
+from mailer.events.webhooks import Webhooks
+from mailer.mailboxes.admin import MailboxAdmin
+from mailer.mailboxes.api_keys import KeyRing
+from mailer.mailboxes.consent import ConsentFlow
+from mailer.mailboxes.renewal_sweep import RenewalSweep
+from mailer.mailboxes.tokens import TokenService
+from mailer.runtime.clock import Clock
+from mailer.runtime.errors import GatewayError, NotConfigured, StateBusy, StateUnavailable
+from mailer.runtime.fanout import Fanout
+from mailer.sending.outbox import Outbox
+from mailer.sending.queue import QueueAdmin
+from mailer.sending.service import SendService
+from mailer.storage import retention
 from mailer.storage.ports import Storage
-from mailer.tokens import TokenService
 from mailer.transports import Transport
-from mailer.webhooks import Webhooks
 
 log = logging.getLogger(__name__)
 

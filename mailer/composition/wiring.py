@@ -8,25 +8,25 @@ import random
 from pathlib import Path
 
 from mailer.api import answers
-from mailer.api_keys import KeyRing
-from mailer.clock import Clock
-from mailer.consent import ConsentFlow
-from mailer.delivery_policy import DeliveryPolicy
-from mailer.fanout import Fanout
-from mailer.gateway import Gateway
-from mailer.mailbox_admin import MailboxAdmin
-from mailer.mailbox_parts import MailboxParts, PartsByMailbox
-from mailer.outbox import Outbox
-from mailer.queue_admin import QueueAdmin
-from mailer.renewal_sweep import RenewalSweep
-from mailer.send_requests import Renderers, SendService
-from mailer.settings import Settings
+from mailer.composition.gateway import Gateway
+from mailer.composition.parts import MailboxParts, PartsByMailbox
+from mailer.config.settings import Settings
+from mailer.events.webhooks import Webhooks
+from mailer.mailboxes.admin import MailboxAdmin
+from mailer.mailboxes.api_keys import KeyRing
+from mailer.mailboxes.consent import ConsentFlow
+from mailer.mailboxes.renewal_sweep import RenewalSweep
+from mailer.mailboxes.tokens import RenewalPolicy, TokenService
+from mailer.runtime.clock import Clock
+from mailer.runtime.fanout import Fanout
+from mailer.sending.delivery_policy import DeliveryPolicy
+from mailer.sending.outbox import Outbox
+from mailer.sending.queue import QueueAdmin
+from mailer.sending.service import Renderers, SendService
 from mailer.storage.ports import Storage
-from mailer.tokens import RenewalPolicy, TokenService
 from mailer.transports import Transport
 from mailer.transports.dry_run import DryRunTransport
 from mailer.transports.zoho import ZohoTransport
-from mailer.webhooks import Webhooks
 from mailer.zoho.accounts import ZohoAccounts
 from mailer.zoho.http import ZohoSession
 from mailer.zoho.mail import ZohoMail

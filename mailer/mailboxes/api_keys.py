@@ -12,8 +12,8 @@ import hmac
 import secrets
 from dataclasses import dataclass, field
 
-from mailer.clock import Clock
-from mailer.digests import digest
+from mailer.runtime.clock import Clock
+from mailer.runtime.digests import digest
 from mailer.storage.ports import ApiKeyStore
 
 KEY_PREFIX = "mk_"

@@ -11,20 +11,20 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from mailer import metrics
-from mailer.api_keys import IssuedKey, KeyRing
-from mailer.clock import Clock
-from mailer.digests import digest
-from mailer.errors import Conflict, GatewayError, Gone, InvalidRequest, NotFound
-from mailer.mailbox_parts import PartsByMailbox
-from mailer.message_view import message_view
-from mailer.messages import parse_sender
-from mailer.outbox_records import outbox_stats
-from mailer.settings import Settings
+from mailer.composition.parts import PartsByMailbox
+from mailer.config.settings import Settings
+from mailer.events.webhooks import EventMaker, no_events
+from mailer.mailboxes.api_keys import IssuedKey, KeyRing
+from mailer.mailboxes.tokens import TokenService, fingerprint
+from mailer.runtime import metrics
+from mailer.runtime.clock import Clock
+from mailer.runtime.digests import digest
+from mailer.runtime.errors import Conflict, GatewayError, Gone, InvalidRequest, NotFound
+from mailer.sending.request import parse_sender
+from mailer.sending.results import outbox_stats
+from mailer.sending.view import message_view
 from mailer.storage.ports import Storage
 from mailer.storage.records import Mailbox
-from mailer.tokens import TokenService, fingerprint
-from mailer.webhooks import EventMaker, no_events
 from mailer.zoho.accounts import TokenEndpointError, ZohoAccounts, mail_host_for, trusted_server
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mailer.outbox import Outbox
+from mailer.sending.outbox import Outbox
 from mailer.transports import Transport
 
 

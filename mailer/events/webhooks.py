@@ -18,9 +18,9 @@ from typing import Any, Protocol
 
 import requests
 
-from mailer.clock import Clock, utc_iso
-from mailer.destinations import private_address
-from mailer.settings import Settings, webhook_key
+from mailer.config.settings import Settings, webhook_key
+from mailer.events.destinations import private_address
+from mailer.runtime.clock import Clock, utc_iso
 from mailer.storage.ports import WebhookQueue
 from mailer.storage.records import PendingEvent, WebhookEvent
 

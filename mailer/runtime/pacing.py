@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mailer.settings import RateLimit
+from mailer.config.settings import RateLimit
 
 # (count, seconds): at most ``count`` calls in any window of ``seconds``.
 Window = tuple[int, float]

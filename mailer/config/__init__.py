@@ -1,0 +1,1 @@
+"""Settings: read once from a mapping, checked, frozen; the parsers of single values."""
