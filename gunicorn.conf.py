@@ -95,7 +95,7 @@ def worker_exit(server: Any, worker: Any) -> None:
     scheduler = getattr(worker, "mailer_scheduler", None)
     if scheduler is not None:
         scheduler.shutdown(wait=False)
-        worker.wsgi.extensions["mailer"].stop()
+        worker.wsgi.extensions["mailer"].jobs.stop()
 
 
 # gunicorn 25+ opens a control socket in ~/.gunicorn; one fixed path per user breaks several

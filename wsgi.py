@@ -9,7 +9,7 @@ import sys
 from dotenv import load_dotenv
 
 from mailer import create_app
-from mailer.config.settings import SettingsError, from_env
+from mailer.config import SettingsError, from_env
 from mailer.runtime.logs import FORMATS, configure_logging
 
 load_dotenv()  # a .env in the working directory; real environment variables win

@@ -18,10 +18,12 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from mailer.api import answers
 from mailer.composition.gateway import Gateway
+from mailer.composition.startup import apply_settings
+from mailer.mailboxes.view import connect_link_view, mailbox_view
 from mailer.runtime.errors import GatewayError
 from mailer.sending.queue import WAITING
+from mailer.sending.view import accepted_view, page_view, status_view
 
 mailer = AppGroup("mailer", help="Administer the Zoho Mail gateway.")
 db = AppGroup("db", help="The state store's schema.")
@@ -41,7 +43,6 @@ def _gateway() -> Gateway:
 @contextmanager
 def _service() -> Iterator[Gateway]:
     """The gateway's services on a migrated state; any GatewayError becomes one line."""
-    from mailer import apply_settings  # the package imports this module first
 
     gateway = _gateway()
     try:
@@ -97,7 +98,7 @@ def status(mailbox: str | None, as_json: bool) -> None:
         name = mailbox or gateway.settings.mailbox
         gateway.admin.get(name)  # 404 for an unknown mailbox
         parts = gateway.parts(name)
-        body = answers.status(parts.transport.readiness(), parts.outbox.stats(), name)
+        body = status_view(parts.transport.readiness(), parts.outbox.stats(), name)
     _print(body, as_json, _pairs)
     if not body["ready"]:
         sys.exit(1)
@@ -108,7 +109,7 @@ def status(mailbox: str | None, as_json: bool) -> None:
 def mailboxes_list(as_json: bool) -> None:
     """Every mailbox with its status, address, token expiry and queue."""
     with _service() as gateway:
-        views = [answers.mailbox(v) for v in gateway.admin.all()]
+        views = [mailbox_view(v) for v in gateway.admin.all()]
     header = [["NAME", "STATUS", "ADDRESS", "TOKEN EXPIRES", "NEXT RENEWAL", "QUEUE"]]
     _print(
         {"mailboxes": views},
@@ -157,7 +158,7 @@ def mailboxes_add(
         body["refresh_token"] = sys.stdin.readline().strip()
     with _service() as gateway:
         created = gateway.admin.create(body)
-    view = {**answers.mailbox(created.view), "connect_url": created.link.url}
+    view = {**mailbox_view(created.view), "connect_url": created.link.url}
     _print(
         view,
         as_json,
@@ -171,7 +172,7 @@ def mailboxes_add(
 def mailboxes_connect_link(name: str, as_json: bool) -> None:
     """A new single-use link that connects (or reconnects) the mailbox."""
     with _service() as gateway:
-        link = answers.connect_link(gateway.admin.connect_link(name))
+        link = connect_link_view(gateway.admin.connect_link(name))
     _print(link, as_json, _pairs)
 
 
@@ -230,14 +231,13 @@ def send(
     with _service() as gateway:
         name = mailbox or gateway.settings.mailbox
         gateway.admin.get(name)
-        answer = gateway.sending.send(
+        accepted = gateway.sending.send(
             body,
-            idempotency_key=None,
             request_id=f"cli-{uuid.uuid4().hex[:12]}",
             mailbox=name,
             deliver_now=False,
         )
-    _print(answer.body, as_json, _pairs)
+    _print(accepted_view(accepted), as_json, _pairs)
 
 
 mailbox_option = click.option(
@@ -257,7 +257,7 @@ def queue_list(mailbox: str | None, status: str | None, limit: int, as_json: boo
         page = gateway.queue.page(name, status=status, limit=limit, statuses=WAITING)
     header = [["ID", "STATUS", "ATTEMPTS", "CREATED", "LAST ERROR"]]
     _print(
-        answers.message_page(page),
+        page_view(page),
         as_json,
         lambda data: (
             header

@@ -208,9 +208,8 @@ class Handler:
             raise Unauthorized("the key was revoked during this session")
         request_id = uuid.uuid4().hex
         request = send_request(data, recipients)
-        answer = self._gateway.sending.send(
+        accepted = self._gateway.sending.send(
             request,
-            idempotency_key=None,
             request_id=request_id,
             mailbox=mailbox,
             deliver_now=False,
@@ -219,11 +218,11 @@ class Handler:
         dropped = request.get("metadata", {}).get(DROPPED_METADATA_KEY)
         log.info(
             "smtp message accepted id=%s%s",
-            answer.body["id"],
+            accepted.message_id,
             f"; Zoho's API cannot carry its headers {dropped}" if dropped else "",
-            extra=fields("smtp", mailbox=mailbox, message_id=answer.body["id"]),
+            extra=fields("smtp", mailbox=mailbox, message_id=accepted.message_id),
         )
-        return str(answer.body["id"])
+        return accepted.message_id
 
 
 def _reply(error: GatewayError) -> str:

@@ -292,7 +292,7 @@ def connected(
     """A gateway seeded with a refresh token the fake knows, after its startup."""
     settings = make_settings(fake_zoho, zoho_refresh_token=fake_zoho.issue_refresh_token())
     app, client = make_app(settings)
-    app.extensions["mailer"].startup()
+    app.extensions["mailer"].jobs.startup()
     return app, client, fake_zoho
 
 

@@ -106,6 +106,12 @@ class Gunicorn:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def worker_pids(self) -> list[int]:
+        """The pids of gunicorn's workers: the master's children."""
+        assert self.process is not None
+        pid = self.process.pid
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
 
 def env_for(fake: FakeZoho, tmp_path: Path, **extra: str) -> dict[str, str]:
     """The environment of a gateway that talks to ``fake``, with its state under ``tmp_path``."""

@@ -152,7 +152,7 @@ def test_a_token_endpoint_that_is_down_queues_sends_and_status_says_when_it_retr
     settings = make_settings(fake_zoho, zoho_refresh_token=fake_zoho.issue_refresh_token())
     app, client = make_app(settings)
     fake_zoho.token_failures.append("500")
-    app.extensions["mailer"].startup()
+    app.extensions["mailer"].jobs.startup()
     response = send(client)
     assert response.status_code == 202
     view = client.get(f"/api/email/messages/{response.get_json()['id']}", headers=auth_header())

@@ -34,12 +34,6 @@ SECONDS = float(os.environ.get("MAILER_CHAOS_SECONDS", "60"))
 IN_FLIGHT_SECONDS = 1.5
 
 
-def worker_pids(host: Gunicorn) -> list[int]:
-    assert host.process is not None
-    pid = host.process.pid
-    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-
-
 class Sender(threading.Thread):
     """Ten sends a second to either host, for as long as the chaos lasts; keeps what was
     accepted (200 or 202) by subject."""
@@ -107,7 +101,7 @@ def test_chaos_across_two_hosts_loses_nothing(
         action = rng.choice(["worker", "worker", "host", "database", "zoho"])
         index = rng.randrange(2)
         if action == "worker":
-            pids = worker_pids(hosts[index])
+            pids = hosts[index].worker_pids()
             if not pids:  # the master is between a death and a boot
                 continue
             cuts.append(time.time())

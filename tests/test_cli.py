@@ -50,9 +50,7 @@ def test_db_upgrade_applies_once_and_starts_nothing(
     assert "scheduler" not in (first.stderr + again.stderr).lower()
     if engine == "postgresql":
         with psycopg.connect(db) as connection:
-            assert connection.execute("SELECT count(*) FROM mailer.messages").fetchone() == (
-                0,
-            )
+            assert connection.execute("SELECT count(*) FROM mailer.messages").fetchone() == (0,)
 
 
 def test_db_upgrade_says_in_one_line_when_the_database_is_unreachable(tmp_path: Path) -> None:

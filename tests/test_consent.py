@@ -227,14 +227,14 @@ def test_reconnecting_heals_a_revoked_connection_and_held_messages_go_out(
     assert refused.status_code == 503
     assert refused.get_json()["error"]["code"] == "reauthorization_required"
     assert client.get("/api/email/status").status_code == 503
-    app.extensions["mailer"].deliver()
+    app.extensions["mailer"].jobs.deliver()
     assert fake.sent == []
 
     client.get("/api/email/callback", query_string=consent(client, fake))
     assert client.get("/api/email/status").status_code == 200
     assert client.post("/api/email/send", json=send, headers=auth_header()).status_code == 200
     clock.advance(31)
-    app.extensions["mailer"].deliver()
+    app.extensions["mailer"].jobs.deliver()
     view = client.get(f"/api/email/messages/{held.get_json()['id']}", headers=auth_header())
     assert view.get_json()["status"] == "sent"
     assert len(fake.sent) == 2

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
-from mailer.config.settings import Settings, SettingsError, from_env
+from mailer.config import Settings, SettingsError, from_env
 from mailer.storage import open_storage
 from mailer.storage.sealing import SealError
 from tests.conftest import MESSAGE, SecretGuard, auth_header
@@ -47,7 +47,7 @@ def start(
             fake_zoho, zoho_refresh_token=refresh, db=state_location, encryption_keys=keys
         )
         app, client = make_app(settings)
-        app.extensions["mailer"].startup()
+        app.extensions["mailer"].jobs.startup()
         return client
 
     return start_with

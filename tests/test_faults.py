@@ -40,7 +40,7 @@ def gateway(
         )
         app, client = make_app(settings)
         if started:
-            app.extensions["mailer"].startup()
+            app.extensions["mailer"].jobs.startup()
         return app, client
 
     return build
@@ -50,8 +50,8 @@ def run_for(app: Flask, clock: FakeClock, seconds: int, step: int = 5) -> None:
     """Let the scheduler's jobs run for ``seconds`` of fake time."""
     for _ in range(seconds // step):
         clock.advance(step)
-        app.extensions["mailer"].tick()
-        app.extensions["mailer"].deliver()
+        app.extensions["mailer"].jobs.tick()
+        app.extensions["mailer"].jobs.deliver()
 
 
 def all_sent(client: FlaskClient, ids: list[str]) -> bool:
@@ -178,8 +178,8 @@ def test_a_clock_jump_of_two_hours(
     queued = send(client).get_json()["id"]
     fake_zoho.mail_down = False
     clock.advance(7200)
-    app.extensions["mailer"].tick()
-    app.extensions["mailer"].deliver()
+    app.extensions["mailer"].jobs.tick()
+    app.extensions["mailer"].jobs.deliver()
     assert len(fake_zoho.refresh_calls()) == 2
     assert all_sent(client, [queued])
 

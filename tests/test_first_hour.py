@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -234,6 +235,34 @@ def test_the_dry_run_and_a_first_connection_use_the_right_words(
 
 
 def test_the_readme_stands_on_its_own() -> None:
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    root = Path(__file__).parent.parent
+    readme = (root / "README.md").read_text()
     assert "../shared" not in readme
-    assert (Path(__file__).parent.parent / "docs" / "contract.md").exists()
+    assert (root / "docs" / "contract.md").exists()
+    assert len(readme.splitlines()) <= 250, "the long explanations belong in docs/"
+
+
+def test_every_link_of_the_documentation_resolves() -> None:
+    """Relative links in README.md, CHANGELOG.md and docs/ name files that exist, and an anchor
+    a heading of that file."""
+    root = Path(__file__).parent.parent
+    pages = [root / "README.md", root / "CHANGELOG.md", *sorted((root / "docs").glob("*.md"))]
+    broken = []
+    for page in pages:
+        text = re.sub(r"```.*?```", "", page.read_text(), flags=re.DOTALL)
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue
+            path, _, anchor = target.partition("#")
+            file = (page.parent / path).resolve() if path else page
+            if not file.exists():
+                broken.append(f"{page.name}: {target}")
+            elif anchor and file.suffix == ".md" and anchor not in _anchors(file):
+                broken.append(f"{page.name}: {target} (no such heading)")
+    assert broken == []
+
+
+def _anchors(page: Path) -> set[str]:
+    """GitHub's anchors of a page's headings: lower case, punctuation dropped, spaces to -."""
+    headings = re.findall(r"^#+ (.+)$", page.read_text(), flags=re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}

@@ -25,12 +25,6 @@ def send(port: int, subject: str) -> None:
         session.send_message(plain(subject))
 
 
-def worker_pids(server: Gunicorn) -> list[int]:
-    assert server.process is not None
-    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
-    return [int(pid) for pid in children.read_text().split()]
-
-
 def test_every_worker_listens_a_dead_one_is_replaced_and_gunicorn_stops_it_all(
     real_fake: FakeZoho, tmp_path: Path, servers: list[Gunicorn]
 ) -> None:
@@ -40,7 +34,7 @@ def test_every_worker_listens_a_dead_one_is_replaced_and_gunicorn_stops_it_all(
     server.wait_until(lambda: server.log().count("smtp listening") >= 2, what="both listeners")
     for i in range(6):
         send(port, f"spread-{i}")
-    os.kill(worker_pids(server)[0], signal.SIGKILL)
+    os.kill(server.worker_pids()[0], signal.SIGKILL)
     # A connection waiting in the dead worker's own queue at that instant is reset (its client
     # retries, as SMTP clients do); once the master has reaped it, the others take them all.
     server.wait_until(lambda: "was sent SIGKILL" in server.log(), what="the worker reaped")

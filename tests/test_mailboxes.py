@@ -6,7 +6,6 @@ token window); the gateway runs on the fake clock with its timed work inline.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,22 +13,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from mailer.config.settings import Settings
 from tests.conftest import MESSAGE, FakeClock, admin_header, auth_header, follow_link
 from tests.fake_zoho import FakeZoho
 
 Gateway = tuple[Flask, FlaskClient, FakeZoho]
-
-
-@pytest.fixture
-def gateway(
-    fake_zoho: FakeZoho, make_settings: Callable[..., Settings], make_app: Callable[..., Any]
-) -> Gateway:
-    """The environment's mailbox connected, and the admin API open to ADMIN_KEY."""
-    settings = make_settings(fake_zoho, zoho_refresh_token=fake_zoho.issue_refresh_token())
-    app, client = make_app(settings)
-    app.extensions["mailer"].startup()
-    return app, client, fake_zoho
 
 
 def add_mailbox(client: FlaskClient, fake: FakeZoho, name: str, address: str) -> dict[str, Any]:
@@ -54,8 +41,8 @@ def key_for(client: FlaskClient, name: str) -> str:
 # The admin API ---------------------------------------------------------------------------
 
 
-def test_a_mailbox_added_with_a_refresh_token_is_connected_at_once(gateway: Gateway) -> None:
-    _, client, fake = gateway
+def test_a_mailbox_added_with_a_refresh_token_is_connected_at_once(connected: Gateway) -> None:
+    _, client, fake = connected
     created = add_mailbox(client, fake, "billing", "billing@acme.example")
     assert created["name"] == "billing"
     assert created["status"] == "connected"
@@ -91,9 +78,9 @@ def test_a_mailbox_added_with_a_refresh_token_is_connected_at_once(gateway: Gate
     ],
 )
 def test_bad_mailbox_requests_are_refused_and_store_nothing(
-    gateway: Gateway, body: object, status: int, code: str
+    connected: Gateway, body: object, status: int, code: str
 ) -> None:
-    _, client, _ = gateway
+    _, client, _ = connected
     answer = client.post("/api/email/mailboxes", json=body, headers=admin_header())
     assert answer.status_code == status
     assert answer.get_json()["error"]["code"] == code
@@ -101,8 +88,8 @@ def test_bad_mailbox_requests_are_refused_and_store_nothing(
     assert [m["name"] for m in listed] == ["default"]
 
 
-def test_a_taken_name_is_409_and_a_refused_refresh_token_stores_nothing(gateway: Gateway) -> None:
-    _, client, fake = gateway
+def test_a_taken_name_is_409_and_a_refused_refresh_token_stores_nothing(connected: Gateway) -> None:
+    _, client, fake = connected
     add_mailbox(client, fake, "billing", "billing@acme.example")
     again = client.post("/api/email/mailboxes", json={"name": "billing"}, headers=admin_header())
     assert again.status_code == 409 and again.get_json()["error"]["code"] == "mailbox_exists"
@@ -131,9 +118,9 @@ def test_a_taken_name_is_409_and_a_refused_refresh_token_stores_nothing(gateway:
     ],
 )
 def test_the_admin_api_wants_the_admin_password_not_an_api_key(
-    gateway: Gateway, method: str, path: str
+    connected: Gateway, method: str, path: str
 ) -> None:
-    _, client, _ = gateway
+    _, client, _ = connected
     for headers in ({}, auth_header(), admin_header("wrong")):
         answer = getattr(client, method)(path, json={}, headers=headers)
         assert answer.status_code == 401
@@ -143,8 +130,8 @@ def test_the_admin_api_wants_the_admin_password_not_an_api_key(
 # Keys and isolation ----------------------------------------------------------------------
 
 
-def test_a_mailbox_key_sends_from_its_own_mailbox_only(gateway: Gateway) -> None:
-    _, client, fake = gateway
+def test_a_mailbox_key_sends_from_its_own_mailbox_only(connected: Gateway) -> None:
+    _, client, fake = connected
     add_mailbox(client, fake, "billing", "billing@acme.example")
     key = key_for(client, "billing")
     sent = client.post("/api/email/send", json=MESSAGE, headers=auth_header(key))
@@ -159,8 +146,8 @@ def test_a_mailbox_key_sends_from_its_own_mailbox_only(gateway: Gateway) -> None
     assert foreign.get_json()["error"]["code"] == "sender_not_allowed"
 
 
-def test_every_route_a_key_reaches_sees_only_its_mailbox(gateway: Gateway) -> None:
-    _, client, fake = gateway
+def test_every_route_a_key_reaches_sees_only_its_mailbox(connected: Gateway) -> None:
+    _, client, fake = connected
     add_mailbox(client, fake, "billing", "billing@acme.example")
     billing_key = key_for(client, "billing")
     mine = client.post("/api/email/send", json=MESSAGE, headers=auth_header(billing_key)).get_json()
@@ -180,8 +167,8 @@ def test_every_route_a_key_reaches_sees_only_its_mailbox(gateway: Gateway) -> No
     assert default_status["mailbox_name"] == "default"
 
 
-def test_idempotency_keys_are_per_mailbox(gateway: Gateway) -> None:
-    _, client, fake = gateway
+def test_idempotency_keys_are_per_mailbox(connected: Gateway) -> None:
+    _, client, fake = connected
     add_mailbox(client, fake, "billing", "billing@acme.example")
     billing_key = key_for(client, "billing")
     same = {"Idempotency-Key": "order-42"}
@@ -198,8 +185,8 @@ def test_idempotency_keys_are_per_mailbox(gateway: Gateway) -> None:
     assert len(fake.sent) == 2
 
 
-def test_a_revoked_key_stops_at_the_next_request(gateway: Gateway) -> None:
-    _, client, fake = gateway
+def test_a_revoked_key_stops_at_the_next_request(connected: Gateway) -> None:
+    _, client, fake = connected
     add_mailbox(client, fake, "billing", "billing@acme.example")
     issued = client.post("/api/email/mailboxes/billing/keys", headers=admin_header()).get_json()
     assert (
@@ -218,8 +205,8 @@ def test_a_revoked_key_stops_at_the_next_request(gateway: Gateway) -> None:
     assert again.status_code == 404
 
 
-def test_keys_are_stored_hashed(gateway: Gateway) -> None:
-    app, client, fake = gateway
+def test_keys_are_stored_hashed(connected: Gateway) -> None:
+    app, client, fake = connected
     add_mailbox(client, fake, "billing", "billing@acme.example")
     key = key_for(client, "billing")
     path = app.extensions["mailer"].storage.path
@@ -231,9 +218,9 @@ def test_keys_are_stored_hashed(gateway: Gateway) -> None:
 
 
 def test_a_connect_link_connects_its_mailbox_without_the_password_once(
-    gateway: Gateway, clock: FakeClock
+    connected: Gateway, clock: FakeClock
 ) -> None:
-    _, client, fake = gateway
+    _, client, fake = connected
     created = client.post(
         "/api/email/mailboxes",
         json={"name": "shop", "from_address": "orders@shop.example"},
@@ -263,9 +250,9 @@ def test_a_connect_link_connects_its_mailbox_without_the_password_once(
 
 
 def test_a_connect_link_expires_and_a_stranger_link_is_404(
-    gateway: Gateway, clock: FakeClock
+    connected: Gateway, clock: FakeClock
 ) -> None:
-    _, client, _ = gateway
+    _, client, _ = connected
     client.post("/api/email/mailboxes", json={"name": "shop"}, headers=admin_header())
     link = client.post("/api/email/mailboxes/shop/connect-link", headers=admin_header())
     assert link.status_code == 201
@@ -278,8 +265,8 @@ def test_a_connect_link_expires_and_a_stranger_link_is_404(
     assert missing.status_code == 404
 
 
-def test_a_new_consent_revokes_the_mailboxs_previous_refresh_token(gateway: Gateway) -> None:
-    _, client, fake = gateway
+def test_a_new_consent_revokes_the_mailboxs_previous_refresh_token(connected: Gateway) -> None:
+    _, client, fake = connected
     created = add_mailbox(client, fake, "billing", "billing@acme.example")
     link = client.post("/api/email/mailboxes/billing/connect-link", headers=admin_header())
     fake.consent_as = "billing@acme.example"
@@ -291,8 +278,8 @@ def test_a_new_consent_revokes_the_mailboxs_previous_refresh_token(gateway: Gate
     )
 
 
-def test_auth_takes_a_mailbox_name(gateway: Gateway) -> None:
-    _, client, _ = gateway
+def test_auth_takes_a_mailbox_name(connected: Gateway) -> None:
+    _, client, _ = connected
     client.post("/api/email/mailboxes", json={"name": "shop"}, headers=admin_header())
     started = client.get("/api/email/auth?mailbox=shop", headers=admin_header())
     assert started.status_code == 302
@@ -304,9 +291,9 @@ def test_auth_takes_a_mailbox_name(gateway: Gateway) -> None:
 
 
 def test_deleting_a_mailbox_revokes_its_token_fails_its_queue_and_drops_its_keys(
-    gateway: Gateway,
+    connected: Gateway,
 ) -> None:
-    _, client, fake = gateway
+    _, client, fake = connected
     created = add_mailbox(client, fake, "billing", "billing@acme.example")
     key = key_for(client, "billing")
     fake.account_for(created["refresh_token"]).mail_down = True
@@ -323,8 +310,8 @@ def test_deleting_a_mailbox_revokes_its_token_fails_its_queue_and_drops_its_keys
     )
 
 
-def test_the_environments_mailbox_cannot_be_deleted_while_configured(gateway: Gateway) -> None:
-    _, client, _ = gateway
+def test_the_environments_mailbox_cannot_be_deleted_while_configured(connected: Gateway) -> None:
+    _, client, _ = connected
     answer = client.delete("/api/email/mailboxes/default", headers=admin_header())
     assert answer.status_code == 409
     assert answer.get_json()["error"]["code"] == "mailbox_from_environment"
@@ -334,9 +321,9 @@ def test_the_environments_mailbox_cannot_be_deleted_while_configured(gateway: Ga
 
 
 def test_a_refused_refresh_token_marks_only_its_mailbox_and_its_messages_wait(
-    gateway: Gateway, clock: FakeClock
+    connected: Gateway, clock: FakeClock
 ) -> None:
-    app, client, fake = gateway
+    app, client, fake = connected
     gateway_ = app.extensions["mailer"]
     created = add_mailbox(client, fake, "billing", "billing@acme.example")
     key = key_for(client, "billing")
@@ -345,7 +332,7 @@ def test_a_refused_refresh_token_marks_only_its_mailbox_and_its_messages_wait(
     # Zoho refuses its access token, then its refresh token: the message waits.
     assert held.status_code == 202
     clock.advance(3600)
-    gateway_.tick()
+    gateway_.jobs.tick()
     view = client.get("/api/email/mailboxes/billing", headers=admin_header()).get_json()
     assert view["status"] == "needs_reconnect"
     refused = client.post("/api/email/send", json=MESSAGE, headers=auth_header(key))
@@ -359,6 +346,6 @@ def test_a_refused_refresh_token_marks_only_its_mailbox_and_its_messages_wait(
     fake.consent_as = "billing@acme.example"
     follow_link(client, fake, link.get_json()["connect_url"])
     clock.advance(31)
-    gateway_.deliver()
+    gateway_.jobs.deliver()
     status = client.get(f"/api/email/messages/{held.get_json()['id']}", headers=auth_header(key))
     assert status.get_json()["status"] == "sent"

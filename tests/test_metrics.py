@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from mailer.config.settings import Settings, SettingsError, from_env
+from mailer.config import Settings, SettingsError, from_env
 from tests.conftest import MESSAGE, auth_header
 from tests.fake_zoho import FakeZoho
 from tests.gunicorn_server import Gunicorn, seeded_env, start
@@ -31,7 +31,7 @@ def test_metrics_carry_the_state_gauges_and_can_need_a_key(
         fake_zoho, zoho_refresh_token=fake_zoho.issue_refresh_token(), metrics_key=METRICS_KEY
     )
     app, client = make_app(settings)
-    app.extensions["mailer"].startup()
+    app.extensions["mailer"].jobs.startup()
     assert client.get("/metrics").status_code == 401
     before = client.get("/metrics", headers=auth_header(METRICS_KEY)).get_data(as_text=True)
     assert client.post("/api/email/send", json=MESSAGE, headers=auth_header()).status_code == 200

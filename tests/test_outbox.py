@@ -11,10 +11,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from mailer.config.settings import RateLimit, Settings
+from mailer.config import Settings
+from mailer.runtime.pacing import RateLimit
 from mailer.sending.delivery_policy import DeliveryPolicy
 from mailer.sending.outbox import Outbox
-from mailer.storage.records import StoredAttachment
+from mailer.storage.records import Attachment
 from tests.conftest import MESSAGE, FakeClock, auth_header, send
 from tests.fake_zoho import FakeZoho
 
@@ -34,7 +35,7 @@ def paced(
             **overrides,
         )
         app, client = make_app(settings)
-        app.extensions["mailer"].startup()
+        app.extensions["mailer"].jobs.startup()
         app.extensions["mailer"].transport.account()  # looked up once, before the test begins
         return app, client
 
@@ -61,7 +62,7 @@ def test_a_message_is_stored_before_zoho_is_called(
     assert response.status_code == 202
     stored = app.extensions["mailer"].storage.messages.get(response.get_json()["id"])
     assert stored.status == "queued" and stored.payload["to"] == ["paula@example.com"]
-    assert stored.attachments == (StoredAttachment("a.pdf", "application/octet-stream", b"%PDF"),)
+    assert stored.attachments == (Attachment("a.pdf", "application/octet-stream", b"%PDF"),)
     assert stored.calls == 2
 
 
@@ -83,7 +84,7 @@ def test_a_burst_is_paced_across_workers_and_delivered_completely(
         limits=(RateLimit(5, 1),),
     )
     for _ in range(20):
-        app.extensions["mailer"].deliver()
+        app.extensions["mailer"].jobs.deliver()
         second_worker.deliver_due()
         clock.advance(0.3)
     assert sorted(s["subject"] for s in fake_zoho.sent) == sorted(f"n{i}" for i in range(40))
@@ -108,7 +109,7 @@ def test_several_limits_all_hold(
     for i in range(40):
         send(client, {**MESSAGE, "subject": f"n{i}"})
     for _ in range(200):
-        app.extensions["mailer"].deliver()
+        app.extensions["mailer"].jobs.deliver()
         clock.advance(10)
     times = [c.at for c in fake_zoho.mail_calls if c.path.endswith("/messages")]
     assert most_in_any_window(times, 60) <= 20
@@ -128,10 +129,10 @@ def test_a_throttled_mailbox_pauses_and_no_message_fails_for_it(
     status = client.get("/api/email/status", headers=auth_header()).get_json()
     assert status["paused_until"] is not None and status["queue_depth"] == 2
     clock.advance(59)
-    app.extensions["mailer"].deliver()
+    app.extensions["mailer"].jobs.deliver()
     assert fake_zoho.sent == []
     clock.advance(2)
-    app.extensions["mailer"].deliver()
+    app.extensions["mailer"].jobs.deliver()
     assert len(fake_zoho.sent) == 2
     assert view(client, first.get_json()["id"])["attempts"] == 1  # the throttled try did not count
 
@@ -146,7 +147,7 @@ def test_transient_failures_retry_with_back_off_then_fail_after_max_attempts(
     for _ in range(2000):
         clock.advance(5)
         before = len(fake_zoho.mail_calls)
-        app.extensions["mailer"].deliver()
+        app.extensions["mailer"].jobs.deliver()
         if len(fake_zoho.mail_calls) > before:
             attempt_times.append(clock.now())
     final = view(client, message_id)
@@ -166,7 +167,7 @@ def test_a_message_too_old_fails(
     message_id = send(client).get_json()["id"]
     for _ in range(100):
         clock.advance(60)
-        app.extensions["mailer"].deliver()
+        app.extensions["mailer"].jobs.deliver()
     final = view(client, message_id)
     assert final["status"] == "failed" and "too old" in final["last_error"]["message"]
 
@@ -183,10 +184,10 @@ def test_a_dead_workers_claim_lapses_and_the_message_goes_out(
     assert app.extensions["mailer"].storage.messages.claim_due(
         "default", now=clock.now(), owner="dead", leased_until=clock.now() + 9
     )
-    app.extensions["mailer"].deliver()
+    app.extensions["mailer"].jobs.deliver()
     assert view(client, message_id)["status"] == "sending"
     clock.advance(10)
-    app.extensions["mailer"].deliver()
+    app.extensions["mailer"].jobs.deliver()
     assert view(client, message_id)["status"] == "sent"
 
 
@@ -208,9 +209,9 @@ def test_finished_messages_are_purged_after_the_retention_period(
     app, client = paced(retention_days=7)
     message_id = send(client).get_json()["id"]
     clock.advance(7 * 86400 - 10)
-    app.extensions["mailer"].housekeeping()
+    app.extensions["mailer"].jobs.housekeeping()
     assert view(client, message_id)["status"] == "sent"
     clock.advance(20)
-    app.extensions["mailer"].housekeeping()
+    app.extensions["mailer"].jobs.housekeeping()
     gone = client.get(f"/api/email/messages/{message_id}", headers=auth_header())
     assert gone.status_code == 404 and gone.get_json()["error"]["code"] == "message_not_found"

@@ -114,7 +114,7 @@ def test_a_canceled_message_is_never_sent_and_a_sent_one_cannot_be_canceled(
     assert again.status_code == 200  # canceling twice is still canceled
     fake.mail_down = False
     clock.advance(3600)
-    app.extensions["mailer"].deliver()
+    app.extensions["mailer"].jobs.deliver()
     assert len(fake.sent) == 1
     view = client.get(f"/api/email/messages/{waiting}", headers=auth_header()).get_json()
     assert view["status"] == "canceled"
@@ -153,7 +153,7 @@ def test_a_failed_message_can_be_requeued_and_then_goes(
     assert failed.status_code == 502
     message_id = failed.get_json()["id"]
     gateway.queue.requeue("default", message_id)
-    gateway.deliver()
+    gateway.jobs.deliver()
     view = client.get(f"/api/email/messages/{message_id}", headers=auth_header()).get_json()
     assert view["status"] == "sent"
     with pytest.raises(Conflict) as refused:

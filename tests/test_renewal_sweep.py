@@ -29,7 +29,7 @@ def workers(
     )
     apps = [make_app(settings)[0] for _ in range(3)]
     for app in apps:
-        app.extensions["mailer"].startup()
+        app.extensions["mailer"].jobs.startup()
     return apps
 
 
@@ -54,7 +54,7 @@ def run(apps: list[Flask], clock: FakeClock, seconds: int, step: int = 5) -> Non
     for _ in range(seconds // step):
         clock.advance(step)
         for app in apps:
-            app.extensions["mailer"].tick()
+            app.extensions["mailer"].jobs.tick()
 
 
 def test_twenty_mailboxes_are_each_renewed_once_per_lifetime_by_three_workers(

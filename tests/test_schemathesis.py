@@ -39,7 +39,7 @@ def test_schemathesis_with_every_check_finds_nothing(
     settings = make_settings(real_fake, zoho_refresh_token=real_fake.issue_refresh_token())
     app = create_app(settings, rng=random.Random(7), inline=True)
     prepare_state(app)
-    app.extensions["mailer"].startup()
+    app.extensions["mailer"].jobs.startup()
     # Tokens the fake will take for mailboxes the fuzzer adds (each fresh: 10 mints a window).
     tokens = [real_fake.issue_refresh_token() for _ in range(100)]
     config = tmp_path / "schemathesis.toml"

@@ -11,7 +11,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from mailer.config.settings import RateLimit, Settings
+from mailer.config import Settings
+from mailer.runtime.pacing import RateLimit
 from tests.conftest import MESSAGE, FakeClock, auth_header
 from tests.fake_zoho import FakeZoho
 
@@ -38,10 +39,10 @@ def test_a_scheduled_message_waits_until_its_time_then_goes(
         "%Y-%m-%dT%H:%M:%SZ"
     )
     clock.advance(3599)
-    app.extensions["mailer"].deliver()
+    app.extensions["mailer"].jobs.deliver()
     assert fake.sent == []
     clock.advance(1)
-    app.extensions["mailer"].deliver()
+    app.extensions["mailer"].jobs.deliver()
     assert len(fake.sent) == 1
     view = client.get(f"/api/email/messages/{message_id}", headers=auth_header()).get_json()
     assert view["status"] == "sent"
@@ -59,7 +60,7 @@ def test_a_scheduled_message_can_be_canceled_and_then_never_goes(
         "status": "canceled",
     }
     clock.advance(120)
-    app.extensions["mailer"].deliver()
+    app.extensions["mailer"].jobs.deliver()
     assert fake.sent == []
 
 
@@ -151,8 +152,8 @@ def test_a_daily_ceiling_holds_the_rest_of_the_day(
     ]
     assert statuses == ["sent", "sent", "queued"]
     clock.advance(23 * 3600)
-    app.extensions["mailer"].deliver()
+    app.extensions["mailer"].jobs.deliver()
     assert len(fake_zoho.sent) == 2
     clock.advance(4 * 3600)  # the day (widened by the pacing margin) has passed
-    app.extensions["mailer"].deliver()
+    app.extensions["mailer"].jobs.deliver()
     assert len(fake_zoho.sent) == 3

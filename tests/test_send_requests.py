@@ -140,7 +140,7 @@ def test_a_queued_messages_key_answers_its_current_state(
     again = send(client, idempotency_key="k1")
     assert again.status_code == 202 and again.get_json() == first.get_json()
     clock.advance(31)
-    app.extensions["mailer"].deliver()
+    app.extensions["mailer"].jobs.deliver()
     later = send(client, idempotency_key="k1")
     assert later.status_code == 200
     assert later.get_json()["id"] == first.get_json()["id"]
@@ -161,7 +161,7 @@ def test_a_final_rejection_is_kept_for_the_key(connected: Connected) -> None:
 
 def test_a_claim_left_by_a_dead_worker_lapses(connected: Connected, clock: FakeClock) -> None:
     app, client, _fake = connected
-    from mailer.sending.service import body_fingerprint
+    from mailer.api.idempotency import body_fingerprint
 
     now = clock.now()
     app.extensions["mailer"].storage.idempotency.claim(

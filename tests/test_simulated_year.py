@@ -221,8 +221,8 @@ def test_a_year_of_bad_days(
         for app, _ in workers:
             gateway = app.extensions["mailer"]
             calls_before = len(fake.token_calls)
-            gateway.tick()
-            gateway.deliver()
+            gateway.jobs.tick()
+            gateway.jobs.deliver()
             refused_now = {
                 n
                 for n, at in revoked_at.items()

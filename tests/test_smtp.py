@@ -88,7 +88,7 @@ def smtp_gateway(
             **overrides,
         )
         app, client = make_app(settings)
-        app.extensions["mailer"].startup()
+        app.extensions["mailer"].jobs.startup()
         listeners.append(smtp.SMTPListener(app.extensions["mailer"]).start())
         return app, client, fake_zoho, port
 
@@ -132,7 +132,7 @@ def test_a_multipart_message_arrives_at_zoho_with_every_field_right(
         )
     assert refused == {}
     assert fake.sent == []  # stored, not sent inline: the delivery loop sends it
-    app.extensions["mailer"].deliver()
+    app.extensions["mailer"].jobs.deliver()
     [sent] = fake.sent
     assert sent["fromAddress"] == ALIAS
     assert sent["toAddress"] == "Jürgen Müller <juergen@example.com>"
@@ -162,7 +162,7 @@ def test_auth_login_works_and_a_text_only_message_goes_as_text(
         code, _ = session.auth("LOGIN", session.auth_login)
         assert code == 235
         session.send_message(message)
-    app.extensions["mailer"].deliver()
+    app.extensions["mailer"].jobs.deliver()
     [sent] = fake.sent
     assert sent["mailFormat"] == "plaintext" and sent["content"].strip() == "Grafana says so."
     assert sent["toAddress"] == "paula@example.com" and "ccAddress" not in sent
@@ -177,7 +177,7 @@ def test_only_bcc_recipients_go_as_bcc_with_the_sender_as_to(
     message = plain("Copy")
     with login(port) as session:
         session.send_message(message, to_addrs=["boss@example.com", "audit@example.com"])
-    app.extensions["mailer"].deliver()
+    app.extensions["mailer"].jobs.deliver()
     [sent] = fake.sent
     assert sent["toAddress"] == PRIMARY
     assert sent["bccAddress"] == "boss@example.com,audit@example.com"
@@ -193,7 +193,7 @@ def test_an_attached_message_goes_whole_as_an_eml_file(
     forward.add_attachment(original)
     with login(port) as session:
         session.send_message(forward)
-    app.extensions["mailer"].deliver()
+    app.extensions["mailer"].jobs.deliver()
     [sent] = fake.sent
     assert sent["content"].strip() == "see the attached message"
     [[(name, content, content_type)]] = fake.uploads
@@ -247,7 +247,7 @@ def test_a_foreign_header_from_is_550_at_the_end_of_data(
     with login(port) as session, pytest.raises(smtplib.SMTPDataError) as refused:
         session.send_message(message, from_addr=PRIMARY, to_addrs=["juergen@example.com"])
     assert refused.value.smtp_code == 550 and refused.value.smtp_error.startswith(b"5.7.1")
-    app.extensions["mailer"].deliver()
+    app.extensions["mailer"].jobs.deliver()
     assert fake.sent == []
 
 
@@ -268,7 +268,7 @@ def test_a_mailbox_needing_reconnection_is_451(
     app, _, fake, port = smtp_gateway()
     fake.revoke(app.extensions["mailer"].settings.zoho_refresh_token)
     clock.advance(3600)
-    app.extensions["mailer"].tick()  # Zoho refuses the refresh token: needs_reconnect
+    app.extensions["mailer"].jobs.tick()  # Zoho refuses the refresh token: needs_reconnect
     with login(port) as session:
         code, text = session.mail(PRIMARY)
     assert code == 451 and text.startswith(b"4.3.0")
@@ -299,7 +299,7 @@ def test_with_tls_auth_waits_for_starttls(
         assert session.has_extn("auth")
         session.login("app", API_KEY)
         session.send_message(full_message(), to_addrs=["juergen@example.com"])
-    app.extensions["mailer"].deliver()
+    app.extensions["mailer"].jobs.deliver()
     assert len(fake.sent) == 1
 
 
@@ -315,7 +315,7 @@ def test_a_key_revoked_during_a_session_stops_its_next_message(
         with pytest.raises(smtplib.SMTPDataError) as refused:
             session.send_message(message)
     assert refused.value.smtp_code == 535
-    app.extensions["mailer"].deliver()
+    app.extensions["mailer"].jobs.deliver()
     assert len(fake.sent) == 1
 
 
@@ -330,7 +330,7 @@ def test_no_key_password_or_body_reaches_a_log_line(
     app, _, _, port = smtp_gateway()
     with login(port) as session:
         session.send_message(full_message(), to_addrs=["juergen@example.com"])
-    app.extensions["mailer"].deliver()
+    app.extensions["mailer"].jobs.deliver()
     assert any("smtp message accepted" in line for line in secret_guard.records)
     assert not [line for line in secret_guard.records if BODY_SECRET in line]
     encoded = base64.b64encode(f"\0any-user\0{API_KEY}".encode()).decode()

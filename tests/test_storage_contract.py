@@ -12,12 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from mailer.config.settings import RateLimit
 from mailer.runtime import pacing
 from mailer.runtime.errors import LockTimeout
+from mailer.runtime.pacing import RateLimit
 from mailer.storage import retention
 from mailer.storage.ports import Storage
-from mailer.storage.records import Account, Grant, Outcome, StoredAttachment
+from mailer.storage.records import Attachment, Grant, Outcome
+from mailer.zoho.account import Account
 
 T0 = 1_790_000_000.0
 ACCOUNT = Account("2560636000000008002", "rebecca@zylker.com", ("rebecca@zylker.com",))
@@ -210,7 +211,7 @@ def test_concurrent_claims_of_one_key_admit_exactly_one(
 
 
 def test_a_message_is_stored_with_its_attachments(state: Storage) -> None:
-    pdf = StoredAttachment("report.pdf", "application/pdf", b"%PDF\x00\xff binary")
+    pdf = Attachment("report.pdf", "application/pdf", b"%PDF\x00\xff binary")
     stored = state.messages.add(
         "msg_1", "default", payload=PAYLOAD, attachments=(pdf,), calls=2, now=T0
     )

@@ -12,12 +12,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from mailer.config.settings import SettingsError, from_env
+from mailer.config import SettingsError, from_env
 from mailer.runtime.errors import StateUnavailable
 from mailer.storage import open_storage
 from mailer.storage.ports import Storage
 from mailer.storage.postgres import PostgresStorage, redacted
-from mailer.storage.records import StoredAttachment
+from mailer.storage.records import Attachment
 from mailer.storage.sqlite import SqliteStorage
 from tests.postgres import PostgresServer
 
@@ -65,9 +65,7 @@ def test_a_state_file_written_by_0_1_0_upgrades_with_nothing_lost(tmp_path: Path
     message = storage.messages.get("msg_0100queued")
     assert message is not None and message.status == "queued" and message.calls == 2
     assert message.payload["subject"] == "Queued in 0.1.0"
-    assert message.attachments == (
-        StoredAttachment("report.pdf", "application/pdf", b"%PDF-1.4 old"),
-    )
+    assert message.attachments == (Attachment("report.pdf", "application/pdf", b"%PDF-1.4 old"),)
     record = storage.idempotency.claim(
         "old-key",
         "fp0",

@@ -74,7 +74,7 @@ def tick_all(pool: list[Worker], clock: FakeClock, seconds: int) -> None:
     for _ in range(seconds):
         clock.advance(1)
         for worker in pool:
-            worker.tokens.tick(CONN)
+            worker.tokens.renew(CONN, worker.tokens.due)
 
 
 def test_three_workers_start_with_one_renewal_and_a_restart_needs_none(
@@ -87,7 +87,7 @@ def test_three_workers_start_with_one_renewal_and_a_restart_needs_none(
     for thread in threads:
         thread.join()
     assert len(fake_zoho.refresh_calls()) == 1
-    tokens = {w.tokens.access_token(CONN) for w in pool}
+    tokens = {w.tokens.credentials(CONN)[1] for w in pool}
     assert len(tokens) == 1
 
     clock.advance(120)
@@ -131,16 +131,16 @@ def test_a_failed_renewal_is_retried_after_the_retry_seconds(
 ) -> None:
     pool = workers(seeded, fake_zoho, clock, 2)
     pool[0].tokens.startup(CONN)
-    old = pool[0].tokens.access_token(CONN)
+    old = pool[0].tokens.credentials(CONN)[1]
     fake_zoho.token_failures.append("500")
     tick_all(pool, clock, 3000)  # the proactive renewal fails
     assert len(fake_zoho.refresh_calls()) == 2
-    assert pool[0].tokens.access_token(CONN) == old  # still valid: used meanwhile
+    assert pool[0].tokens.credentials(CONN)[1] == old  # still valid: used meanwhile
     tick_all(pool, clock, 59)
     assert len(fake_zoho.refresh_calls()) == 2
     tick_all(pool, clock, 1)
     assert len(fake_zoho.refresh_calls()) == 3
-    assert pool[1].tokens.access_token(CONN) != old
+    assert pool[1].tokens.credentials(CONN)[1] != old
     connection = pool[0].storage.mailboxes.get(CONN)
     assert connection is not None
     assert connection.last_renewal_outcome == "renewed"
@@ -160,7 +160,7 @@ def test_failures_back_off_exponentially_with_jitter_capped_at_15_minutes(
     assert 120 <= gaps[2] <= 240
     assert all(gap <= 900 for gap in gaps)
     assert sum(gap > 440 for gap in gaps) >= 6  # it grew to the cap's range and stayed there
-    assert worker.tokens.access_token(CONN)
+    assert worker.tokens.credentials(CONN)[1]
     connection = worker.storage.mailboxes.get(CONN)
     assert connection is not None
     assert connection.renewal_failures == 0
@@ -179,7 +179,7 @@ def test_throttled_means_no_new_try_for_ten_minutes(
     assert len(fake_zoho.refresh_calls()) == 1
     for worker in pool:  # on-demand callers do not hammer Zoho either
         with pytest.raises(NotReady) as raised:
-            worker.tokens.access_token(CONN)
+            worker.tokens.credentials(CONN)[1]
         assert raised.value.code == "token_unavailable"
     tick_all(pool, clock, 599)
     assert len(fake_zoho.refresh_calls()) == 1
@@ -216,7 +216,7 @@ def test_an_invalid_refresh_token_needs_reauthorisation_logged_once_and_is_retri
     tick_all(pool, clock, 60)
     for worker in pool:
         with pytest.raises(NotReady) as raised:
-            worker.tokens.access_token(CONN)
+            worker.tokens.credentials(CONN)[1]
         assert raised.value.code == "reauthorization_required"
         assert "/api/email/auth" in raised.value.message
     assert len(fake_zoho.refresh_calls()) == 2  # at start, and one retry after 60 s
@@ -231,13 +231,13 @@ def test_a_request_renews_on_demand_when_less_than_the_buffer_is_left(
     seeded: Callable[[], Storage], fake_zoho: FakeZoho, clock: FakeClock
 ) -> None:
     pool = workers(seeded, fake_zoho, clock)
-    first = pool[0].tokens.access_token(CONN)  # no startup, no ticks: on demand only
+    first = pool[0].tokens.credentials(CONN)[1]  # no startup, no ticks: on demand only
     clock.advance(3600 - 301)
-    assert pool[1].tokens.access_token(CONN) == first
+    assert pool[1].tokens.credentials(CONN)[1] == first
     clock.advance(2)
     results: list[str] = []
     threads = [
-        threading.Thread(target=lambda w=w: results.append(w.tokens.access_token(CONN)))
+        threading.Thread(target=lambda w=w: results.append(w.tokens.credentials(CONN)[1]))
         for w in pool
         for _ in range(8)
     ]
@@ -254,7 +254,7 @@ def test_a_rejected_token_is_renewed_once_for_a_burst(
     seeded: Callable[[], Storage], fake_zoho: FakeZoho, clock: FakeClock
 ) -> None:
     pool = workers(seeded, fake_zoho, clock)
-    old = pool[0].tokens.access_token(CONN)
+    old = pool[0].tokens.credentials(CONN)[1]
     fake_zoho.expire_access_tokens()
     results: list[str] = []
     threads = [
@@ -279,9 +279,9 @@ def test_no_connection_is_not_ready(
 ) -> None:
     [worker] = workers(lambda: open_state(state_location), fake_zoho, clock, 1)
     worker.tokens.startup(CONN)
-    worker.tokens.tick(CONN)
+    worker.tokens.renew(CONN, worker.tokens.due)
     with pytest.raises(NotReady) as raised:
-        worker.tokens.access_token(CONN)
+        worker.tokens.credentials(CONN)[1]
     assert raised.value.code == "not_connected"
     assert fake_zoho.token_calls == []
 

@@ -2,7 +2,7 @@
 24 hours under the same webhook-id, across a restart; private destinations refused.
 
 The receiver is a real HTTP server on loopback that verifies each signature with the recipe
-the README gives (``verify`` below is that recipe, word for word).
+docs/api.md gives (``verify`` below is that recipe, word for word).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 from flask import Flask, Response, request
 from werkzeug.serving import make_server
 
-from mailer.config.settings import Settings, SettingsError, from_env
+from mailer.config import Settings, SettingsError, from_env
 from tests.conftest import MESSAGE, FakeClock, SecretGuard, admin_header, auth_header, follow_link
 from tests.fake_zoho import FakeZoho
 
@@ -28,7 +28,7 @@ SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 def verify(secret: str, headers: Mapping[str, str], body: bytes) -> bool:
-    """The README's recipe: is this request from the gateway?"""
+    """The recipe of docs/api.md: is this request from the gateway?"""
     key = base64.b64decode(secret.removeprefix("whsec_"))
     signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
     expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
@@ -99,7 +99,7 @@ def hooked(
             webhook_allow_private=True,
         )
         app, client = make_app(settings)
-        app.extensions["mailer"].startup()
+        app.extensions["mailer"].jobs.startup()
         return app, client
 
     return start
@@ -112,7 +112,7 @@ def test_sent_and_failed_messages_are_posted_signed(
     sent = client.post("/api/email/send", json={**MESSAGE, "tags": ["t1"]}, headers=auth_header())
     fake_zoho.mail_failures.append("reject:INVALID_DATA")
     failed = client.post("/api/email/send", json=MESSAGE, headers=auth_header())
-    app.extensions["mailer"].deliver()
+    app.extensions["mailer"].jobs.deliver()
     by_type = {event["type"]: event for event in receiver.received}
     assert set(by_type) == {"message.sent", "message.failed"}
     assert by_type["message.sent"]["data"]["id"] == sent.get_json()["id"]
@@ -130,13 +130,13 @@ def test_a_receiver_down_for_an_hour_gets_it_after_with_the_same_id(
     receiver.answer = 503
     client.post("/api/email/send", json=MESSAGE, headers=auth_header())
     for _ in range(120):  # an hour, a delivery pass every 30 s
-        app.extensions["mailer"].deliver()
+        app.extensions["mailer"].jobs.deliver()
         clock.advance(30)
     tries = len(receiver.attempts)
     assert 6 <= tries <= 8  # 30 s, then doubling: within a minute first, then backing off
     receiver.answer = 200
     clock.advance(3600)
-    app.extensions["mailer"].deliver()
+    app.extensions["mailer"].jobs.deliver()
     assert len(receiver.received) == 1
     assert set(receiver.attempts) == {receiver.received[0]["id"]}
 
@@ -147,21 +147,21 @@ def test_an_event_survives_a_restart_and_is_given_up_after_24_hours(
     first, client = hooked()
     receiver.answer = 500
     client.post("/api/email/send", json=MESSAGE, headers=auth_header())
-    first.extensions["mailer"].deliver()
+    first.extensions["mailer"].jobs.deliver()
     second, _ = hooked()  # a restart: the event is in the state store
     receiver.answer = 200
     clock.advance(60)
-    second.extensions["mailer"].deliver()
+    second.extensions["mailer"].jobs.deliver()
     assert [e["type"] for e in receiver.received] == ["message.sent"]
 
     receiver.answer = 500
     client.post("/api/email/send", json=MESSAGE, headers=auth_header())
     for _ in range(30):
         clock.advance(3600)
-        second.extensions["mailer"].deliver()
+        second.extensions["mailer"].jobs.deliver()
     tries = len(receiver.attempts)
     clock.advance(3600)
-    second.extensions["mailer"].deliver()
+    second.extensions["mailer"].jobs.deliver()
     assert len(receiver.attempts) == tries  # given up: no attempt after 24 hours
     assert second.extensions["mailer"].storage.webhooks.pending() == 0
 
@@ -177,8 +177,8 @@ def test_a_refused_refresh_token_posts_needs_reconnect_once(
     fake_zoho.revoke(stored.refresh_token)
     for _ in range(3):
         clock.advance(3600)
-        app.extensions["mailer"].tick()
-    app.extensions["mailer"].deliver()
+        app.extensions["mailer"].jobs.tick()
+    app.extensions["mailer"].jobs.deliver()
     assert [e["type"] for e in receiver.received] == ["mailbox.needs_reconnect"]
     data = receiver.received[0]["data"]
     assert (data["name"], data["status"]) == ("default", "needs_reconnect")
@@ -190,7 +190,7 @@ def test_redirects_are_not_followed(
     app, client = hooked()
     receiver.answer = 307
     client.post("/api/email/send", json=MESSAGE, headers=auth_header())
-    app.extensions["mailer"].deliver()
+    app.extensions["mailer"].jobs.deliver()
     assert len(receiver.attempts) == 1 and receiver.received == []
 
 
@@ -222,7 +222,7 @@ def test_private_destinations_are_refused_at_start_and_at_delivery(
     )
     app, client = make_app(settings)
     client.post("/api/email/send", json=MESSAGE, headers=auth_header())
-    app.extensions["mailer"].deliver()
+    app.extensions["mailer"].jobs.deliver()
     assert receiver.attempts == []
 
 
@@ -235,7 +235,7 @@ def test_a_connection_through_a_link_posts_mailbox_connected(
     ).get_json()
     fake_zoho.consent_as = "orders@shop.example"
     assert follow_link(client, fake_zoho, created["connect_url"]).status_code == 200
-    app.extensions["mailer"].deliver()
+    app.extensions["mailer"].jobs.deliver()
     assert [e["type"] for e in receiver.received] == ["mailbox.connected"]
     assert receiver.received[0]["data"] == {
         "name": "shop",
@@ -259,7 +259,7 @@ def test_messages_failed_by_deleting_their_mailbox_are_posted_failed(
     waiting = client.post("/api/email/send", json=MESSAGE, headers=auth_header(key)).get_json()
     assert waiting["status"] == "queued"
     assert client.delete("/api/email/mailboxes/billing", headers=admin_header()).status_code == 204
-    app.extensions["mailer"].deliver()
+    app.extensions["mailer"].jobs.deliver()
     [event] = [e for e in receiver.received if e["data"].get("id") == waiting["id"]]
     assert event["type"] == "message.failed"
     assert event["data"]["last_error"]["code"] == "mailbox_deleted"

@@ -10,7 +10,7 @@ import uuid
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from mailer.api import admin, answers, home, ops, pages
+from mailer.api import admin, home, ops, pages
 from mailer.api.incoming import gateway
 from mailer.api.views import bp
 from mailer.runtime import metrics
@@ -43,7 +43,7 @@ def _error_response(error: GatewayError) -> Response:
     if g.get("html_errors") and request.accept_mimetypes.accept_html:
         response = pages.error_page(error, g.html_errors)
     else:
-        response = jsonify(answers.error_body(error))
+        response = jsonify(error.body())
         response.status_code = error.status
     if isinstance(error, Unauthorized):
         realm = "mailer admin" if error.code == "admin_required" else "mailer"
@@ -87,9 +87,7 @@ def _unexpected(exc: Exception) -> Response:
         f"unexpected error; quote request id {g.get('request_id')} when reporting it",
         code="internal_error",
     )
-    response = jsonify(
-        {"error": {**answers.error_body(error)["error"], "request_id": g.get("request_id")}}
-    )
+    response = jsonify({"error": {**error.body()["error"], "request_id": g.get("request_id")}})
     response.status_code = 500
     return response
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from mailer.api import answers
 from mailer.api.incoming import gateway, read_json, require_admin
+from mailer.mailboxes.view import connect_link_view, mailbox_view
 
 bp = Blueprint("mailboxes", __name__, url_prefix="/api/email/mailboxes")
 
@@ -18,18 +18,18 @@ def _admin_only() -> None:
 @bp.post("")
 def create() -> tuple[Response, int]:
     created = gateway().admin.create(read_json())
-    body = {**answers.mailbox(created.view), "connect_url": created.link.url}
+    body = {**mailbox_view(created.view), "connect_url": created.link.url}
     return jsonify(body), 201
 
 
 @bp.get("")
 def list_all() -> Response:
-    return jsonify({"mailboxes": [answers.mailbox(v) for v in gateway().admin.all()]})
+    return jsonify({"mailboxes": [mailbox_view(v) for v in gateway().admin.all()]})
 
 
 @bp.get("/<name>")
 def one(name: str) -> Response:
-    return jsonify(answers.mailbox(gateway().admin.get(name)))
+    return jsonify(mailbox_view(gateway().admin.get(name)))
 
 
 @bp.delete("/<name>")
@@ -40,7 +40,7 @@ def delete(name: str) -> tuple[str, int]:
 
 @bp.post("/<name>/connect-link")
 def connect_link(name: str) -> tuple[Response, int]:
-    return jsonify(answers.connect_link(gateway().admin.connect_link(name))), 201
+    return jsonify(connect_link_view(gateway().admin.connect_link(name))), 201
 
 
 @bp.post("/<name>/keys")

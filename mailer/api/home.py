@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g, request
 
-from mailer.api import answers, pages
+from mailer.api import pages
 from mailer.api.incoming import gateway, is_admin, require_admin
+from mailer.mailboxes.view import mailbox_view
+from mailer.sending.view import message_view
 
 bp = Blueprint("home", __name__)
 
@@ -25,13 +27,13 @@ def home() -> Response:
     views = gateway().admin.all()
     shown = views[:MAILBOXES_SHOWN]
     recent = [
-        answers.message(m)
+        message_view(m)
         for view in shown
         for m in gateway().queue.page(view.mailbox.name, limit=MESSAGES_EACH).messages
     ]
     recent.sort(key=lambda m: m["created_at"] or "", reverse=True)
     return pages.home(
-        mailboxes=[answers.mailbox(v) for v in shown],
+        mailboxes=[mailbox_view(v) for v in shown],
         more_mailboxes=len(views) - len(shown),
         messages=recent,
         transport=gateway().settings.transport,

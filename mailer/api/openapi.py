@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from mailer.api import openapi_mailboxes, openapi_queue, openapi_send
+from mailer.api.idempotency import MAX_IDEMPOTENCY_KEY_CHARS
 from mailer.sending.queue import STATUSES
-from mailer.sending.service import MAX_IDEMPOTENCY_KEY_CHARS
 from mailer.zoho.accounts import DATA_CENTRES
 
 

@@ -36,6 +36,9 @@ _RECIPIENT = {
 _RECIPIENT_LIST = {
     "type": "string",
     "format": RECIPIENT_LIST_FORMAT,
+    # Not blank: an empty `to` is a missing one, and an empty `cc` is its own form below.
+    "minLength": 1,
+    "pattern": r"\S",
     "description": "One or several comma-separated recipients, each as `mail-recipient`.",
 }
 SENDER: dict[str, Any] = {

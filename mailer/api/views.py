@@ -9,6 +9,7 @@ from flask import Blueprint, Response, g, jsonify, redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from mailer.api import answers, openapi, pages
+from mailer.api.idempotency import send_once
 from mailer.api.incoming import (
     caller_mailbox,
     gateway,
@@ -19,6 +20,7 @@ from mailer.api.incoming import (
 from mailer.mailboxes.admin import check_name
 from mailer.mailboxes.consent import AlreadyConnected
 from mailer.runtime.errors import NotFound, StateBusy, StateUnavailable
+from mailer.sending.view import message_view, page_view, status_view
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +65,7 @@ def _hop() -> BaseResponse | None:
 
 
 def _consent(mailbox: str, *, via_link: bool) -> BaseResponse:
-    start = gateway().consent_flow().start(mailbox, via_link=via_link)
+    start = gateway().consent.start(mailbox, via_link=via_link)
     response = redirect(start.url, code=302)
     response.set_cookie(
         CONSENT_COOKIE,
@@ -81,10 +83,8 @@ def _consent(mailbox: str, *, via_link: bool) -> BaseResponse:
 @bp.get("/callback")
 def callback() -> Response:
     g.html_errors = "The mailbox was not connected"
-    outcome = (
-        gateway()
-        .consent_flow()
-        .finish(request.args, request.cookies.get(CONSENT_COOKIE), host=request.host)
+    outcome = gateway().consent.finish(
+        request.args, request.cookies.get(CONSENT_COOKIE), host=request.host
     )
     if isinstance(outcome, AlreadyConnected):
         return pages.already_connected(outcome)
@@ -96,11 +96,12 @@ def callback() -> Response:
 @bp.post("/send")
 def send() -> tuple[Response, int]:
     mailbox = require_api_key()
-    answer = gateway().sending.send(
+    answer = send_once(
+        gateway(),
         read_json(),
-        idempotency_key=request.headers.get("Idempotency-Key"),
-        request_id=g.request_id,
+        key=request.headers.get("Idempotency-Key"),
         mailbox=mailbox,
+        request_id=g.request_id,
     )
     response = jsonify(answer.body)
     if answer.replayed:
@@ -122,7 +123,7 @@ def message(message_id: str) -> Response:
             f"no message {message_id[:80]!r} (unknown, or purged after retention)",
             code="message_not_found",
         )
-    return jsonify(answers.message(stored))
+    return jsonify(message_view(stored))
 
 
 @bp.delete("/messages/<message_id>")
@@ -142,7 +143,7 @@ def messages() -> Response:
         cursor=request.args.get("cursor"),
         tag=request.args.get("tag"),
     )
-    return jsonify(answers.message_page(page))
+    return jsonify(page_view(page))
 
 
 @bp.get("/status")
@@ -155,7 +156,7 @@ def status() -> tuple[Response, int]:
         stats = parts.outbox.stats() if mailbox is not None else None
     except (StateUnavailable, StateBusy) as exc:
         return jsonify(answers.state_trouble(exc, ready=False)), 503
-    body = answers.status(readiness, stats, mailbox)
+    body = status_view(readiness, stats, mailbox)
     return jsonify(body), 200 if readiness.ready else 503
 
 

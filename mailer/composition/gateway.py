@@ -1,37 +1,57 @@
-"""The running gateway's parts, as the composition root wired them, and its timed work."""
+"""The running gateway as the doors (HTTP, SMTP, the command line) use it; built by ``wire``."""
 
 from __future__ import annotations
 
-import logging
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import partial
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
 
 from mailer.composition.parts import PartsByMailbox
+from mailer.composition.timed_jobs import TimedJobs
 from mailer.config.settings import Settings
-from mailer.events.webhooks import Webhooks
 from mailer.mailboxes.admin import MailboxAdmin
 from mailer.mailboxes.api_keys import KeyRing
-from mailer.mailboxes.consent import ConsentFlow
-from mailer.mailboxes.renewal_sweep import RenewalSweep
-from mailer.mailboxes.tokens import TokenService
+from mailer.mailboxes.consent import AlreadyConnected, Connected, ConsentStart
 from mailer.runtime.clock import Clock
-from mailer.runtime.errors import GatewayError, NotConfigured, StateBusy, StateUnavailable
-from mailer.runtime.fanout import Fanout
+from mailer.runtime.errors import NotConfigured
 from mailer.sending.outbox import Outbox
 from mailer.sending.queue import QueueAdmin
 from mailer.sending.service import SendService
-from mailer.storage import retention
 from mailer.storage.ports import Storage
 from mailer.transports import Transport
 
-log = logging.getLogger(__name__)
+
+class Consent(Protocol):
+    """Zoho's consent flow, started and finished in the browser."""
+
+    def start(self, mailbox: str | None = None, *, via_link: bool = False) -> ConsentStart: ...
+
+    def finish(
+        self, params: Mapping[str, str], browser_nonce: str | None, *, host: str
+    ) -> Connected | AlreadyConnected: ...
+
+
+class NoConsent:
+    """The dry run has no OAuth client: setup says what it needs."""
+
+    def start(self, mailbox: str | None = None, *, via_link: bool = False) -> ConsentStart:
+        raise self._not_configured()
+
+    def finish(
+        self, params: Mapping[str, str], browser_nonce: str | None, *, host: str
+    ) -> Connected | AlreadyConnected:
+        raise self._not_configured()
+
+    @staticmethod
+    def _not_configured() -> NotConfigured:
+        return NotConfigured(
+            "setup needs the zoho transport: set ZOHO_CLIENT_ID and ZOHO_CLIENT_SECRET"
+        )
 
 
 @dataclass
 class Gateway:
-    """Everything a request or a scheduled job needs; built by ``create_app``."""
+    """Everything a request or a command needs, and the process's timed work."""
 
     settings: Settings
     clock: Clock
@@ -41,17 +61,8 @@ class Gateway:
     keys: KeyRing
     admin: MailboxAdmin
     queue: QueueAdmin
-    deliveries: Fanout
-    renewals: Fanout
-    webhooks: Webhooks
-    tokens: TokenService | None = None
-    sweep: RenewalSweep | None = None
-    consent: ConsentFlow | None = None
-    # What else a serving process started (the SMTP listener), stopped with it.
-    on_stop: list[Callable[[], None]] = field(default_factory=list, repr=False)
-    # Whether this process's timed work last found the state store unreachable.
-    _state_down: bool = field(default=False, repr=False)
-    _state_guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    consent: Consent
+    jobs: TimedJobs
 
     @property
     def transport(self) -> Transport:
@@ -67,75 +78,3 @@ class Gateway:
     def open_without_keys(self) -> bool:
         """The dry run with no keys configured accepts sends from anyone on purpose."""
         return self.settings.transport == "outbox" and not self.settings.api_keys
-
-    def consent_flow(self) -> ConsentFlow:
-        if self.consent is None:
-            raise NotConfigured(
-                "setup needs the zoho transport: set ZOHO_CLIENT_ID and ZOHO_CLIENT_SECRET"
-            )
-        return self.consent
-
-    def startup(self) -> None:
-        """A worker's first timed job: a valid token before the first request needs one."""
-        if self.tokens is not None:
-            tokens = self.tokens
-            self._run("startup", lambda: tokens.startup(self.settings.mailbox))
-
-    def deliver(self) -> None:
-        """The delivery loop's heartbeat: each mailbox with due messages sends them, as its
-        pacing allows, a few mailboxes at a time."""
-        self._run("delivery", self._deliver_due)
-
-    def _deliver_due(self) -> None:
-        if self.webhooks.configured:
-            # A key of its own: never confused with a mailbox (names have no colon).
-            self.deliveries.submit(
-                "webhooks:", partial(self._run, "webhooks", self.webhooks.deliver_due)
-            )
-        for name in self.storage.messages.due_mailboxes(now=self.clock.now()):
-            outbox = self.parts(name).outbox
-            self.deliveries.submit(name, partial(self._run, "delivery", outbox.deliver_due))
-
-    def stop(self) -> None:
-        """A worker is exiting: drop the timed work's queued tasks (running ones end on their
-        own, within one upstream timeout)."""
-        self.deliveries.shutdown()
-        self.renewals.shutdown()
-        for stop in self.on_stop:
-            stop()
-
-    def housekeeping(self) -> None:
-        """Forget what the retention period no longer keeps."""
-        self._run("housekeeping", self._purge)
-
-    def tick(self) -> None:
-        """The scheduler's heartbeat: the renewal sweep renews every mailbox found due."""
-        if self.sweep is not None:
-            self._run("renewal sweep", self.sweep.run)
-
-    def _purge(self) -> None:
-        retention_seconds = self.settings.retention_days * 86400
-        deleted = self.storage.purge(retention.cutoffs(self.clock.now(), retention_seconds))
-        if deleted:
-            log.info("purged %d messages older than the retention period", deleted)
-
-    def _run(self, job: str, work: Callable[[], object]) -> None:
-        """Run one timed job; an outage of the state store is logged once, not every second."""
-        try:
-            work()
-        except (StateUnavailable, StateBusy) as exc:
-            if self._state_changed(down=True):
-                log.error("%s: %s; the timed work goes on once it answers", job, exc.message)
-            return
-        except GatewayError as exc:
-            log.warning("%s: %s", job, exc.message)
-            return
-        if self._state_changed(down=False):
-            log.info("the state store answers again; the timed work goes on")
-
-    def _state_changed(self, *, down: bool) -> bool:
-        """Record whether the state store answered; True when that changed."""
-        with self._state_guard:
-            changed = self._state_down != down
-            self._state_down = down
-            return changed

@@ -1,15 +1,23 @@
-"""The composition of the services: each mailbox's transport and outbox, the token service, the
-renewal sweep, the admin, the consent flow; ``create_app`` calls ``wire``."""
+"""The composition of the services: the Zoho clients, the token service, each mailbox's transport
+and outbox, the doors' services and the timed work; ``create_app`` calls ``wire``.
+
+Without an OAuth client (the dry run) the Zoho-facing services are null objects: no consent, no
+renewal sweep, and every mailbox writes ``.eml`` files instead of sending.
+"""
 
 from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from mailer.api import answers
-from mailer.composition.gateway import Gateway
+import requests
+
+from mailer.composition.gateway import Consent, Gateway, NoConsent
 from mailer.composition.parts import MailboxParts, PartsByMailbox
+from mailer.composition.timed_jobs import NoSweep, Sweep, TimedJobs
 from mailer.config.settings import Settings
 from mailer.events.webhooks import Webhooks
 from mailer.mailboxes.admin import MailboxAdmin
@@ -22,7 +30,7 @@ from mailer.runtime.fanout import Fanout
 from mailer.sending.delivery_policy import DeliveryPolicy
 from mailer.sending.outbox import Outbox
 from mailer.sending.queue import QueueAdmin
-from mailer.sending.service import Renderers, SendService
+from mailer.sending.service import SendService
 from mailer.storage.ports import Storage
 from mailer.transports import Transport
 from mailer.transports.dry_run import DryRunTransport
@@ -39,37 +47,123 @@ RENEWAL_THREADS = 4
 DELIVERY_THREADS = 4
 
 
+@dataclass(frozen=True)
+class Zoho:
+    """The gateway's clients of Zoho: the OAuth server, the Mail API, and the token service."""
+
+    accounts: ZohoAccounts
+    mail: ZohoMail
+    tokens: TokenService
+
+
+@dataclass(frozen=True)
+class Upstreams:
+    """What the gateway calls out to; tests hand in their own Sessions and random source."""
+
+    session: ZohoSession | None = None
+    webhook_session: requests.Session | None = None
+    rng: random.Random | None = None
+
+
 def wire(
-    settings: Settings,
-    clock: Clock,
-    storage: Storage,
-    session: ZohoSession | None,
-    rng: random.Random | None,
-    inline: bool,
+    settings: Settings, clock: Clock, storage: Storage, upstreams: Upstreams, inline: bool
 ) -> Gateway:
-    """The services, and each mailbox's transport and outbox as it is first used."""
-    zoho = _zoho_clients(settings, session) if settings.transport == "zoho" else None
-    webhooks = Webhooks(settings=settings, queue=storage.webhooks, clock=clock)
-    policy = RenewalPolicy(
-        lead_seconds=settings.refresh_lead_seconds,
-        buffer_seconds=settings.refresh_buffer_seconds,
-        retry_seconds=settings.refresh_retry_seconds,
+    """The services, and each mailbox's transport and outbox as it is first used; ``inline``
+    runs the timed work's renewals and deliveries in the caller's thread (for tests)."""
+    webhooks = Webhooks(
+        settings=settings, queue=storage.webhooks, clock=clock, session=upstreams.webhook_session
     )
-    tokens = (
-        TokenService(
-            mailboxes=storage.mailboxes,
-            accounts=zoho[0],
-            locks=storage.locks,
-            clock=clock,
-            policy=policy,
-            rng=rng,
-            events=webhooks.event,
-        )
-        if zoho is not None
+    zoho = (
+        _zoho(settings, clock, storage, upstreams, webhooks)
+        if settings.transport == "zoho"
         else None
     )
     if zoho is None:
         _announce_dry_run(settings)
+    parts = PartsByMailbox(_mailbox_builder(settings, clock, storage, zoho, webhooks, upstreams))
+    keys = KeyRing(
+        env_keys=settings.api_keys,
+        store=storage.api_keys,
+        clock=clock,
+        env_mailbox=settings.mailbox,
+    )
+    admin = MailboxAdmin(
+        settings=settings,
+        storage=storage,
+        clock=clock,
+        keys=keys,
+        parts=parts,
+        tokens=zoho.tokens if zoho else None,
+        accounts=zoho.accounts if zoho else None,
+        events=webhooks.event,
+    )
+    renewals = Fanout("renewal", threads=RENEWAL_THREADS, inline=inline)
+    return Gateway(
+        settings=settings,
+        clock=clock,
+        storage=storage,
+        parts=parts,
+        sending=SendService(parts=parts, clock=clock, env_mailbox=settings.mailbox),
+        keys=keys,
+        admin=admin,
+        queue=QueueAdmin(messages=storage.messages, clock=clock),
+        consent=_consent(settings, clock, storage, zoho, webhooks),
+        jobs=TimedJobs(
+            mailbox=settings.mailbox,
+            retention_seconds=settings.retention_days * 86400,
+            clock=clock,
+            storage=storage,
+            parts=parts,
+            webhooks=webhooks,
+            sweep=_sweep(settings, clock, storage, zoho, parts, renewals),
+            deliveries=Fanout("delivery", threads=DELIVERY_THREADS, inline=inline),
+            renewals=renewals,
+            tokens=zoho.tokens if zoho else None,
+        ),
+    )
+
+
+def _zoho(
+    settings: Settings, clock: Clock, storage: Storage, upstreams: Upstreams, webhooks: Webhooks
+) -> Zoho:
+    assert settings.zoho_client_id is not None
+    assert settings.zoho_client_secret is not None
+    session = upstreams.session or ZohoSession(settings.zoho_timeout_seconds)
+    accounts = ZohoAccounts(
+        client_id=settings.zoho_client_id,
+        client_secret=settings.zoho_client_secret,
+        redirect_uri=settings.zoho_redirect_uri,
+        session=session,
+    )
+    tokens = TokenService(
+        mailboxes=storage.mailboxes,
+        accounts=accounts,
+        locks=storage.locks,
+        clock=clock,
+        policy=_renewal_policy(settings),
+        rng=upstreams.rng,
+        events=webhooks.event,
+    )
+    return Zoho(accounts, ZohoMail(session), tokens)
+
+
+def _renewal_policy(settings: Settings) -> RenewalPolicy:
+    return RenewalPolicy(
+        lead_seconds=settings.refresh_lead_seconds,
+        buffer_seconds=settings.refresh_buffer_seconds,
+        retry_seconds=settings.refresh_retry_seconds,
+    )
+
+
+def _mailbox_builder(
+    settings: Settings,
+    clock: Clock,
+    storage: Storage,
+    zoho: Zoho | None,
+    webhooks: Webhooks,
+    upstreams: Upstreams,
+) -> Callable[[str], MailboxParts]:
+    """How a mailbox's transport and outbox are built when it is first used."""
     dry_run = DryRunTransport(Path(settings.outbox_dir), clock, settings.zoho_from_address)
     delivery = DeliveryPolicy(
         max_attempts=settings.max_attempts,
@@ -79,25 +173,9 @@ def wire(
     )
 
     def build(name: str) -> MailboxParts:
-        transport: Transport = dry_run
-        if zoho is not None and tokens is not None:
-            own = name == settings.mailbox
-            stored = None if own else storage.mailboxes.get(name)
-            transport = ZohoTransport(
-                mailbox=name,
-                mailboxes=storage.mailboxes,
-                tokens=tokens,
-                mail=zoho[1],
-                locks=storage.locks,
-                clock=clock,
-                account_id=settings.zoho_account_id if own else None,
-                default_sender=settings.zoho_from_address
-                if own
-                else stored.from_address
-                if stored
-                else None,
-                api_domain=settings.zoho_api_domain,
-            )
+        transport: Transport = (
+            dry_run if zoho is None else _zoho_transport(name, settings, clock, storage, zoho)
+        )
         outbox = Outbox(
             mailbox=name,
             messages=storage.messages,
@@ -106,83 +184,78 @@ def wire(
             clock=clock,
             policy=delivery,
             limits=settings.rate_limits if zoho is not None else (),
-            rng=rng,
+            rng=upstreams.rng,
             events=webhooks.event,
         )
         return MailboxParts(transport, outbox)
 
-    parts = PartsByMailbox(build)
-    keys = KeyRing(
-        env_keys=settings.api_keys,
-        store=storage.api_keys,
+    return build
+
+
+def _zoho_transport(
+    name: str, settings: Settings, clock: Clock, storage: Storage, zoho: Zoho
+) -> ZohoTransport:
+    """A mailbox sending through Zoho Mail; the environment's takes ZOHO_ACCOUNT_ID and
+    ZOHO_FROM_ADDRESS, every other its own stored sender."""
+    own = name == settings.mailbox
+    stored = None if own else storage.mailboxes.get(name)
+    return ZohoTransport(
+        mailbox=name,
+        mailboxes=storage.mailboxes,
+        tokens=zoho.tokens,
+        mail=zoho.mail,
+        locks=storage.locks,
         clock=clock,
-        env_mailbox=settings.mailbox,
+        account_id=settings.zoho_account_id if own else None,
+        default_sender=settings.zoho_from_address
+        if own
+        else stored.from_address
+        if stored
+        else None,
+        api_domain=settings.zoho_api_domain,
     )
-    sending = SendService(
-        parts=parts,
-        idempotency=storage.idempotency,
+
+
+def _consent(
+    settings: Settings, clock: Clock, storage: Storage, zoho: Zoho | None, webhooks: Webhooks
+) -> Consent:
+    if zoho is None:
+        return NoConsent()
+    return ConsentFlow(
+        mailbox=settings.mailbox,
+        redirect_uri=settings.zoho_redirect_uri,
+        accounts_url=settings.zoho_accounts_url,
+        api_domain=settings.zoho_api_domain,
+        account_id=settings.zoho_account_id,
+        from_address=settings.zoho_from_address,
+        mailboxes=storage.mailboxes,
+        oauth_states=storage.oauth_states,
+        accounts=zoho.accounts,
+        mail=zoho.mail,
         clock=clock,
-        render=Renderers(accepted=answers.accepted, replayed=answers.replayed),
-        env_mailbox=settings.mailbox,
-    )
-    admin = MailboxAdmin(
-        settings=settings,
-        storage=storage,
-        clock=clock,
-        keys=keys,
-        parts=parts,
-        tokens=tokens,
-        accounts=zoho[0] if zoho else None,
+        policy=_renewal_policy(settings),
         events=webhooks.event,
     )
-    renewals = Fanout("renewal", threads=RENEWAL_THREADS, inline=inline)
-    sweep = (
-        RenewalSweep(
-            mailboxes=storage.mailboxes,
-            tokens=tokens,
-            clock=clock,
-            fanout=renewals,
-            claim_seconds=settings.delivery_lease_seconds,
-            steady=settings.mailbox,
-            after_renewal=lambda name: parts(name).transport.look_up_account(),
-        )
-        if tokens is not None
-        else None
-    )
-    consent = (
-        ConsentFlow(
-            mailbox=settings.mailbox,
-            redirect_uri=settings.zoho_redirect_uri,
-            accounts_url=settings.zoho_accounts_url,
-            api_domain=settings.zoho_api_domain,
-            account_id=settings.zoho_account_id,
-            from_address=settings.zoho_from_address,
-            mailboxes=storage.mailboxes,
-            oauth_states=storage.oauth_states,
-            accounts=zoho[0],
-            mail=zoho[1],
-            clock=clock,
-            policy=policy,
-            events=webhooks.event,
-        )
-        if zoho is not None
-        else None
-    )
-    return Gateway(
-        settings=settings,
+
+
+def _sweep(
+    settings: Settings,
+    clock: Clock,
+    storage: Storage,
+    zoho: Zoho | None,
+    parts: PartsByMailbox,
+    renewals: Fanout,
+) -> Sweep:
+    if zoho is None:
+        return NoSweep()
+    return RenewalSweep(
+        mailboxes=storage.mailboxes,
+        tokens=zoho.tokens,
         clock=clock,
-        storage=storage,
-        parts=parts,
-        sending=sending,
-        keys=keys,
-        admin=admin,
-        queue=QueueAdmin(messages=storage.messages, clock=clock),
-        deliveries=Fanout("delivery", threads=DELIVERY_THREADS, inline=inline),
-        renewals=renewals,
-        webhooks=webhooks,
-        tokens=tokens,
-        sweep=sweep,
-        consent=consent,
+        fanout=renewals,
+        claim_seconds=settings.delivery_lease_seconds,
+        steady=settings.mailbox,
+        after_renewal=lambda name: parts(name).transport.look_up_account(),
     )
 
 
@@ -195,16 +268,3 @@ def _announce_dry_run(settings: Settings) -> None:
         if not settings.api_keys
         else "",
     )
-
-
-def _zoho_clients(settings: Settings, session: ZohoSession | None) -> tuple[ZohoAccounts, ZohoMail]:
-    assert settings.zoho_client_id is not None
-    assert settings.zoho_client_secret is not None
-    session = session or ZohoSession(settings.zoho_timeout_seconds)
-    accounts = ZohoAccounts(
-        client_id=settings.zoho_client_id,
-        client_secret=settings.zoho_client_secret,
-        redirect_uri=settings.zoho_redirect_uri,
-        session=session,
-    )
-    return accounts, ZohoMail(session)

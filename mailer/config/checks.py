@@ -4,14 +4,32 @@ every problem at once."""
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from mailer.config.values import webhook_key
-from mailer.events.destinations import private_address
+from mailer.config.settings import Settings
+from mailer.config.values import is_fernet_key, parses_as_url, webhook_key
+from mailer.runtime.destinations import private_address
+from mailer.storage import is_postgres_url
 
-if TYPE_CHECKING:
-    from mailer.config.settings import Settings
+
+def settings_problems(settings: Settings, *, db_source: str) -> list[str]:
+    """Every problem of a set of settings that no single variable shows on its own."""
+    problems = webhook_problems(settings) + smtp_problems(settings)
+    if settings.encryption_keys and not all(map(is_fernet_key, settings.encryption_keys)):
+        # Never echo the value: it is the key.
+        problems.append(
+            "MAILER_ENCRYPTION_KEY: each comma-separated key must be a Fernet key (32 bytes, "
+            "url-safe base64); generate one with `python3 -c 'from cryptography.fernet import "
+            "Fernet; print(Fernet.generate_key().decode())'`"
+        )
+    if is_postgres_url(settings.db) and not parses_as_url(settings.db):
+        # Never echo the value: it may hold the database password.
+        problems.append(f"{db_source}: not a valid PostgreSQL URL (host, port or quoting)")
+    if settings.zoho_account_id is not None and not settings.zoho_account_id.isdigit():
+        problems.append("ZOHO_ACCOUNT_ID: must be Zoho's numeric account id")
+    if settings.transport == "zoho":
+        problems.extend(zoho_problems(settings))
+    return problems
 
 
 def webhook_problems(settings: Settings) -> list[str]:

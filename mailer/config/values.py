@@ -7,22 +7,12 @@ import base64
 import binascii
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from mailer.runtime.pacing import RateLimit
+from mailer.storage import is_postgres_url
+
 DEFAULT_DB = "instance/mailer.sqlite3"
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    """At most ``count`` calls in any window of ``window_seconds``."""
-
-    count: int
-    window_seconds: int
-
-
-def is_postgres_url(location: str) -> bool:
-    return location.startswith(("postgresql://", "postgres://"))
 
 
 def db_password(location: str) -> str | None:

@@ -14,15 +14,17 @@ import hmac
 import json
 import logging
 import secrets
-from typing import Any, Protocol
+from typing import Any
 
 import requests
 
-from mailer.config.settings import Settings, webhook_key
-from mailer.events.destinations import private_address
+from mailer.config.settings import Settings
+from mailer.config.values import webhook_key
+from mailer.runtime.backoff import backoff
 from mailer.runtime.clock import Clock, utc_iso
+from mailer.runtime.destinations import private_address
 from mailer.storage.ports import WebhookQueue
-from mailer.storage.records import PendingEvent, WebhookEvent
+from mailer.storage.records import WebhookEvent
 
 log = logging.getLogger(__name__)
 
@@ -34,19 +36,17 @@ LEASE_SECONDS = 60.0
 PER_PASS = 20
 
 
-class EventMaker(Protocol):
-    def __call__(self, event_type: str, data: dict[str, Any]) -> PendingEvent | None: ...
-
-
-def no_events(event_type: str, data: dict[str, Any]) -> PendingEvent | None:
-    """Webhooks off: nothing to store."""
-    return None
-
-
 def signature(key: bytes, event_id: str, timestamp: int, body: str) -> str:
     """Standard Webhooks: ``v1,`` and the base64 HMAC-SHA256 of ``id.timestamp.body``."""
     signed = f"{event_id}.{timestamp}.{body}".encode()
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+def webhook_session() -> requests.Session:
+    """The Session events are POSTed with: no proxy from the environment sees them."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
 
 
 class DeliveryFailed(Exception):
@@ -58,15 +58,21 @@ class DeliveryFailed(Exception):
 class Webhooks:
     """Makes events (when configured) and delivers the stored ones."""
 
-    def __init__(self, *, settings: Settings, queue: WebhookQueue, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        queue: WebhookQueue,
+        clock: Clock,
+        session: requests.Session | None = None,
+    ) -> None:
         self._url = settings.webhook_url
         key = webhook_key(settings.webhook_secret) if settings.webhook_secret else None
         self._key = key
         self._allow_private = settings.webhook_allow_private
         self._queue = queue
         self._clock = clock
-        self._session = requests.Session()
-        self._session.trust_env = False  # no proxy from the environment sees the events
+        self._session = session or webhook_session()
 
     def __repr__(self) -> str:
         return f"Webhooks(configured={self.configured})"
@@ -75,7 +81,7 @@ class Webhooks:
     def configured(self) -> bool:
         return self._url is not None and self._key is not None
 
-    def event(self, event_type: str, data: dict[str, Any]) -> PendingEvent | None:
+    def event(self, event_type: str, data: dict[str, Any]) -> WebhookEvent | None:
         """A new event to store with its cause; None when webhooks are off."""
         if not self.configured:
             return None
@@ -85,7 +91,7 @@ class Webhooks:
             separators=(",", ":"),
             ensure_ascii=False,
         )
-        return PendingEvent(f"evt_{secrets.token_hex(12)}", event_type, body, now)
+        return WebhookEvent(f"evt_{secrets.token_hex(12)}", event_type, body, now)
 
     def deliver_due(self) -> int:
         """One pass: POST the due events; returns how many the receiver took."""
@@ -115,7 +121,7 @@ class Webhooks:
                     exc.reason,
                 )
                 return 0
-            delay = min(MAX_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2 ** (attempts - 1))
+            delay = backoff(FIRST_RETRY_SECONDS, attempts, cap_seconds=MAX_RETRY_SECONDS)
             self._queue.retry(
                 event.id, attempts=attempts, next_attempt_at=now + delay, error=exc.reason, now=now
             )

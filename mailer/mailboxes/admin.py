@@ -11,21 +11,22 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from mailer.composition.parts import PartsByMailbox
 from mailer.config.settings import Settings
-from mailer.events.webhooks import EventMaker, no_events
 from mailer.mailboxes.api_keys import IssuedKey, KeyRing
-from mailer.mailboxes.tokens import TokenService, fingerprint
+from mailer.mailboxes.revocation import revoke_refresh_token
+from mailer.mailboxes.tokens import Renewal, TokenService
 from mailer.runtime import metrics
 from mailer.runtime.clock import Clock
 from mailer.runtime.digests import digest
 from mailer.runtime.errors import Conflict, GatewayError, Gone, InvalidRequest, NotFound
 from mailer.sending.request import parse_sender
 from mailer.sending.results import outbox_stats
+from mailer.sending.service import PartsByName
 from mailer.sending.view import message_view
+from mailer.storage.outbox_ports import EventMaker, no_events
 from mailer.storage.ports import Storage
 from mailer.storage.records import Mailbox
-from mailer.zoho.accounts import TokenEndpointError, ZohoAccounts, mail_host_for, trusted_server
+from mailer.zoho.accounts import ZohoAccounts, mail_api_for, trusted_server
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class MailboxAdmin:
         storage: Storage,
         clock: Clock,
         keys: KeyRing,
-        parts: PartsByMailbox,
+        parts: PartsByName,
         tokens: TokenService | None,
         accounts: ZohoAccounts | None,
         events: EventMaker = no_events,
@@ -134,7 +135,11 @@ class MailboxAdmin:
         created = self._storage.mailboxes.create(
             name,
             accounts_url=accounts_url,
-            mail_api_url=self._mail_api_for(accounts_url),
+            mail_api_url=mail_api_for(
+                accounts_url,
+                configured_accounts_url=self._settings.zoho_accounts_url,
+                configured_api_domain=self._settings.zoho_api_domain,
+            ),
             from_address=from_address,
             refresh_token=refresh_token or None,
             now=self._clock.now(),
@@ -215,9 +220,8 @@ class MailboxAdmin:
         so that the answer says whether Zoho takes the token."""
         if self._tokens is None:
             return
-        result = self._tokens.renew_if_due(name, spread=lambda mailbox, now: True)
-        outcome = result[0] if result else None
-        if outcome == "refused":
+        outcome = self._tokens.renew(name, self._tokens.due, spread=_always).outcome
+        if outcome is Renewal.REFUSED:
             self._storage.mailboxes.delete(name)
             raise InvalidRequest(
                 "Zoho refused this refresh token (revoked, or of another OAuth client or data "
@@ -225,7 +229,7 @@ class MailboxAdmin:
                 field="refresh_token",
                 code="refresh_token_refused",
             )
-        if outcome == "renewed":
+        if outcome is Renewal.RENEWED:
             try:
                 self._parts(name).transport.look_up_account()
             except GatewayError as exc:
@@ -235,16 +239,13 @@ class MailboxAdmin:
         assert mailbox.refresh_token is not None
         if self._accounts is None:
             return
-        try:
-            self._accounts.revoke(mailbox.accounts_url, mailbox.refresh_token)
-        except TokenEndpointError as exc:
-            log.warning(
-                "mailbox %s: could not revoke its refresh token %s at Zoho (%s); remove it under "
-                "Connected Apps in Zoho's account settings",
-                mailbox.name,
-                fingerprint(mailbox.refresh_token),
-                exc.reason,
-            )
+        revoke_refresh_token(
+            self._accounts,
+            mailbox.accounts_url,
+            mailbox.refresh_token,
+            mailbox=mailbox.name,
+            which="its refresh token",
+        )
 
     def _accounts_server(self, value: Any) -> str:
         if value is None:
@@ -263,11 +264,6 @@ class MailboxAdmin:
             )
         return trusted
 
-    def _mail_api_for(self, accounts_url: str) -> str:
-        if accounts_url == self._settings.zoho_accounts_url:
-            return self._settings.zoho_api_domain
-        return mail_host_for(accounts_url) or self._settings.zoho_api_domain
-
     def _require(self, name: str) -> Mailbox:
         mailbox = self._storage.mailboxes.get(name)
         if mailbox is None and name == self._settings.mailbox:
@@ -277,22 +273,12 @@ class MailboxAdmin:
         return mailbox
 
     def _unconnected_default(self) -> Mailbox:
+        """The environment's mailbox before anything connected it."""
         return Mailbox(
             name=self._settings.mailbox,
             refresh_token=None,
-            seed_fingerprint=None,
             accounts_url=self._settings.zoho_accounts_url,
             mail_api_url=self._settings.zoho_api_domain,
-            account_id=None,
-            primary_address=None,
-            send_as=(),
-            access_token=None,
-            access_expires_at=None,
-            next_renewal_at=None,
-            renewal_failures=0,
-            last_renewal_at=None,
-            last_renewal_outcome=None,
-            needs_reauth=False,
         )
 
     def _not_found(self, name: str) -> NotFound:
@@ -303,3 +289,8 @@ class MailboxAdmin:
             self._storage.messages, self._storage.ledger, mailbox.name, self._clock.now()
         )
         return MailboxView(mailbox, stats.queue_depth, stats.paused_until)
+
+
+def _always(mailbox: Mailbox, now: float) -> bool:
+    """A new mailbox's first renewal is spread over its token's lifetime."""
+    return True

@@ -8,25 +8,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from mailer.events.webhooks import EventMaker, no_events
+from mailer.mailboxes.revocation import revoke_refresh_token
 from mailer.mailboxes.tokens import RenewalPolicy, fingerprint
 from mailer.runtime.clock import Clock
 from mailer.runtime.digests import digest
 from mailer.runtime.errors import (
     AccountNotFound,
     Forbidden,
-    GatewayError,
     InvalidRequest,
     UpstreamError,
 )
+from mailer.storage.outbox_ports import EventMaker, no_events
 from mailer.storage.ports import MailboxStore, OAuthStateStore
-from mailer.storage.records import Account, Grant, OAuthState
+from mailer.storage.records import Grant, Mailbox, OAuthState
+from mailer.zoho.account import Account
 from mailer.zoho.accounts import (
     GrantRefused,
     TokenEndpointError,
+    TokenGrant,
     ZohoAccounts,
-    mail_host_for,
-    normalise_server,
+    mail_api_for,
     trusted_server,
 )
 from mailer.zoho.mail import MailError, ZohoMail, choose_account
@@ -137,13 +138,38 @@ class ConsentFlow:
         flow = self._take_state(state, browser_nonce, host)
         if isinstance(flow, AlreadyConnected):
             return flow
-        mailbox = flow.mailbox
-        stored = self._mailboxes.get(mailbox)
-        if mailbox != self._mailbox and stored is None:
+        assert state is not None
+        stored = self._mailboxes.get(flow.mailbox)
+        if flow.mailbox != self._mailbox and stored is None:
             raise InvalidRequest(
-                f"mailbox {mailbox} was deleted while its consent flow ran; nothing was stored",
+                f"mailbox {flow.mailbox} was deleted while its consent flow ran; nothing was stored",
                 code="mailbox_not_found",
             )
+        code = self._granted_code(params)
+        accounts_url = self._trusted_server(params.get("accounts-server"))
+        mail_api_url = mail_api_for(
+            accounts_url,
+            configured_accounts_url=self._accounts_url,
+            configured_api_domain=self._api_domain,
+        )
+        grant = self._exchange(accounts_url, code)
+        own = flow.mailbox == self._mailbox
+        account = self._account(flow.mailbox, own, stored, mail_api_url, accounts_url, grant)
+        assert grant.refresh_token is not None
+        self._store(flow.mailbox, stored, accounts_url, mail_api_url, account, grant)
+        self._oauth_states.mark_connected(digest(state), account.primary_address)
+        return Connected(
+            mailbox=flow.mailbox,
+            account=account,
+            accounts_url=accounts_url,
+            mail_api_url=mail_api_url,
+            env_lines=self._env_lines(grant.refresh_token, accounts_url, mail_api_url, account)
+            if own and not flow.via_link
+            else (),
+        )
+
+    def _granted_code(self, params: Mapping[str, str]) -> str:
+        """The authorisation code Zoho sent back, or why there is none."""
         if params.get("error"):
             raise InvalidRequest(
                 f"Zoho did not grant access ({params['error'][:100]}); {START_AGAIN}",
@@ -154,8 +180,9 @@ class ConsentFlow:
             raise InvalidRequest(
                 f"Zoho sent no authorisation code; {START_AGAIN}", code="missing_code"
             )
-        accounts_url = self._trusted_server(params.get("accounts-server"))
-        mail_api_url = self._mail_api_for(accounts_url)
+        return code
+
+    def _exchange(self, accounts_url: str, code: str) -> TokenGrant:
         try:
             grant = self._accounts.exchange_code(accounts_url, code)
         except GrantRefused as exc:
@@ -174,6 +201,18 @@ class ConsentFlow:
                 f"Zoho granted no refresh token (offline access refused?); {START_AGAIN}",
                 code="no_refresh_token",
             )
+        return grant
+
+    def _account(
+        self,
+        mailbox: str,
+        own: bool,
+        stored: Mailbox | None,
+        mail_api_url: str,
+        accounts_url: str,
+        grant: TokenGrant,
+    ) -> Account:
+        """The consenting user's account this mailbox sends from."""
         try:
             accounts = self._mail.accounts(mail_api_url, grant.access_token)
         except MailError as exc:
@@ -183,7 +222,6 @@ class ConsentFlow:
                 f"check that ZOHO_API_DOMAIN is the Mail host of the data centre of "
                 f"{accounts_url}, then {START_AGAIN}"
             ) from exc
-        own = mailbox == self._mailbox
         account = choose_account(
             accounts,
             account_id=self._account_id if own else None,
@@ -195,6 +233,19 @@ class ConsentFlow:
                 f"{'ZOHO_ACCOUNT_ID / ZOHO_FROM_ADDRESS' if own else 'the from_address of ' + mailbox}"
                 f"; {START_AGAIN} as the right user"
             )
+        return account
+
+    def _store(
+        self,
+        mailbox: str,
+        stored: Mailbox | None,
+        accounts_url: str,
+        mail_api_url: str,
+        account: Account,
+        grant: TokenGrant,
+    ) -> None:
+        """Store the connection (with its webhook event); revoke the refresh token it replaced."""
+        assert grant.refresh_token is not None
         now = self._clock.now()
         replaced = self._mailboxes.connect(
             mailbox,
@@ -222,36 +273,13 @@ class ConsentFlow:
             fingerprint(grant.refresh_token),
         )
         if replaced is not None and stored is not None:
-            self._revoke(stored.accounts_url, replaced, mailbox)
-        assert state is not None
-        self._oauth_states.mark_connected(digest(state), account.primary_address)
-        return Connected(
-            mailbox=mailbox,
-            account=account,
-            accounts_url=accounts_url,
-            mail_api_url=mail_api_url,
-            env_lines=self._env_lines(grant.refresh_token, accounts_url, mail_api_url, account)
-            if own and not flow.via_link
-            else (),
-        )
-
-    def _revoke(self, accounts_url: str, refresh_token: str, mailbox: str) -> None:
-        """Revoke a mailbox's previous refresh token: Zoho keeps 20 per user and client and
-        silently drops the oldest when a 21st is made."""
-        try:
-            self._accounts.revoke(accounts_url, refresh_token)
-        except TokenEndpointError as exc:
-            log.warning(
-                "mailbox %s: could not revoke its previous refresh token %s (%s); remove it "
-                "under Connected Apps in Zoho's account settings",
-                mailbox,
-                fingerprint(refresh_token),
-                exc.reason,
+            revoke_refresh_token(
+                self._accounts,
+                stored.accounts_url,
+                replaced,
+                mailbox=mailbox,
+                which="its previous refresh token",
             )
-            return
-        log.info(
-            "mailbox %s: revoked its previous refresh token %s", mailbox, fingerprint(refresh_token)
-        )
 
     def _take_state(
         self, state: str | None, browser_nonce: str | None, host: str
@@ -310,14 +338,6 @@ class ConsentFlow:
             field="accounts-server",
             code="untrusted_accounts_server",
         )
-
-    def _mail_api_for(self, accounts_url: str) -> str:
-        if normalise_server(accounts_url) == normalise_server(self._accounts_url):
-            return self._api_domain
-        host = mail_host_for(accounts_url)
-        if host is None:  # pragma: no cover - _trusted_server admits only known servers
-            raise GatewayError("no Mail API host is known for that data centre")
-        return host
 
     def _env_lines(
         self, refresh_token: str, accounts_url: str, mail_api_url: str, account: Account

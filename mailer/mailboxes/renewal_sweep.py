@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from functools import partial
 
-from mailer.mailboxes.tokens import TokenService
+from mailer.mailboxes.tokens import Renewal, TokenService
 from mailer.runtime.clock import Clock
 from mailer.runtime.errors import GatewayError
 from mailer.runtime.fanout import Fanout
@@ -34,10 +34,10 @@ class _Pass:
 
     def __init__(self, size: int) -> None:
         self._left = size
-        self._outcomes: Counter[str] = Counter()
+        self._outcomes: Counter[Renewal] = Counter()
         self._guard = threading.Lock()
 
-    def done(self, outcome: str | None) -> Counter[str] | None:
+    def done(self, outcome: Renewal | None) -> Counter[Renewal] | None:
         with self._guard:
             if outcome is not None:
                 self._outcomes[outcome] += 1
@@ -82,18 +82,20 @@ class RenewalSweep:
         return len(names)
 
     def _renew(self, name: str, sweep: _Pass) -> None:
-        outcome: str | None = None
+        outcome: Renewal | None = None
         try:
-            result = self._tokens.renew_if_due(name, spread=self._spreads)
-            if result is None:
+            result = self._tokens.renew(name, self._tokens.due, spread=self._spreads)
+            outcome = result.outcome
+            if outcome is Renewal.NOT_NEEDED:
                 self._mailboxes.release_claim(name)  # renewed meanwhile by a request
-                return
-            outcome, mailbox = result
-            if outcome == "renewed" and mailbox.account is None and self._after_renewal:
-                self._after_renewal(name)
+                outcome = None
+            elif outcome is Renewal.RENEWED and self._after_renewal is not None:
+                assert result.mailbox is not None
+                if result.mailbox.account is None:
+                    self._after_renewal(name)
         except GatewayError as exc:
             log.warning("renewal sweep: mailbox %s: %s", name, exc.message)
-            outcome = outcome or "failed"
+            outcome = outcome or Renewal.FAILED
         finally:
             self._finish(sweep, outcome)
 
@@ -103,13 +105,13 @@ class RenewalSweep:
         late = mailbox.next_renewal_at is not None and now - mailbox.next_renewal_at > LATE_SECONDS
         return mailbox.name != self._steady and (mailbox.access_token is None or late)
 
-    def _finish(self, sweep: _Pass, outcome: str | None) -> None:
+    def _finish(self, sweep: _Pass, outcome: Renewal | None) -> None:
         outcomes = sweep.done(outcome)
         if outcomes:
             log.info(
                 "renewal sweep: %d renewed, %d failed, %d throttled, %d need reconnecting",
-                outcomes["renewed"],
-                outcomes["failed"],
-                outcomes["throttled"],
-                outcomes["refused"],
+                outcomes[Renewal.RENEWED],
+                outcomes[Renewal.FAILED],
+                outcomes[Renewal.THROTTLED],
+                outcomes[Renewal.REFUSED],
             )

@@ -1,9 +1,9 @@
 """The access-token lifecycle: single-flight renewal and the lead / buffer / retry / back-off policy.
 
-Every path that may renew (startup, the scheduled tick, a request that finds the token
-stale, a token Zoho refused) goes through ``_renew_guarded``: take the in-process and the
-cross-process lock, re-read the store, and renew only if the reason still holds. Whoever
-waited on the lock then uses the token the holder stored.
+Every path that may renew (the renewal sweep, startup, a new mailbox's first token, a request
+that finds the token stale, a token Zoho refused) goes through ``TokenService.renew``: take the
+in-process and the cross-process lock, re-read the store, and renew only if the reason still
+holds. Whoever waited on the lock then uses the token the holder stored.
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from typing import Protocol
 
-from mailer.events.webhooks import EventMaker, no_events
 from mailer.runtime import metrics
+from mailer.runtime.backoff import backoff
 from mailer.runtime.clock import Clock, utc_iso
 from mailer.runtime.errors import NotConnected, ReauthorizationRequired, TokenUnavailable
+from mailer.storage.outbox_ports import EventMaker, no_events
 from mailer.storage.ports import MailboxStore, SingleFlight
 from mailer.storage.records import Grant, Mailbox
 from mailer.zoho.accounts import GrantRefused, Throttled, TokenEndpointError, TokenGrant
@@ -100,11 +102,32 @@ class RenewalPolicy:
 
     def retry_delay(self, failures: int, rng: random.Random) -> float:
         """Seconds before the next try after ``failures`` failures in a row (at least one)."""
-        delay = min(self.max_backoff_seconds, self.retry_seconds * 2.0 ** (failures - 1))
-        if failures > 1:
-            # Jitter, so that gateways that failed together do not retry in step.
-            delay = rng.uniform(delay / 2, delay)
-        return delay
+        # The first retry comes exactly when configured; later ones with jitter.
+        jitter = rng if failures > 1 else None
+        return backoff(
+            self.retry_seconds, failures, cap_seconds=self.max_backoff_seconds, jitter=jitter
+        )
+
+
+class Renewal(Enum):
+    """How a call to the one renewal path ended."""
+
+    RENEWED = "renewed"
+    FAILED = "failed"
+    THROTTLED = "throttled"
+    REFUSED = "refused"  # Zoho no longer accepts the refresh token: the mailbox needs reconnecting
+    NOT_NEEDED = "not_needed"  # the reason no longer held once the locks were held
+
+
+@dataclass(frozen=True)
+class RenewalResult:
+    outcome: Renewal
+    # The mailbox as found under the locks, before the renewal (None: it does not exist).
+    mailbox: Mailbox | None
+
+
+# Whether a mailbox, as stored at a time, still needs the renewal a path asks for.
+Wants = Callable[[Mailbox, float], bool]
 
 
 class TokenService:
@@ -129,7 +152,42 @@ class TokenService:
         self._policy = policy
         self._rng = rng or random.Random()
 
-    # Paths that may renew --------------------------------------------------------------
+    # The one renewal path ---------------------------------------------------------------
+
+    def renew(self, name: str, wants: Wants, *, spread: Wants | None = None) -> RenewalResult:
+        """Renew ``name``'s access token if ``wants`` still holds once the in-process and the
+        cross-process lock are held (``spread``: whether its next renewal is drawn at random).
+
+        Every path goes through here: the renewal sweep (``due``), a request that finds the
+        token stale (``stale``), a token Zoho refused (``rejected``), startup and a new
+        mailbox's first token. Whoever waited on the locks finds the reason gone and uses the
+        token the holder stored.
+        """
+        with self._locks.hold(f"token-{name}"):
+            mailbox = self._mailboxes.get(name)
+            now = self._clock.now()
+            if mailbox is None or not wants(mailbox, now):
+                return RenewalResult(Renewal.NOT_NEEDED, mailbox)
+            spreads = spread is not None and spread(mailbox, now)
+            return RenewalResult(self._renew(mailbox, spread=spreads), mailbox)
+
+    def due(self, mailbox: Mailbox, now: float) -> bool:
+        """The schedule (or the back-off after a failure) allows a renewal now."""
+        return mailbox.renewal_due(now)
+
+    def stale(self, mailbox: Mailbox, now: float) -> bool:
+        """Less than the buffer is left, and no back-off after a failure forbids a call."""
+        return self._stale(mailbox, now) and not self._backing_off(mailbox, now)
+
+    def rejected(self, token: str) -> Wants:
+        """Zoho refused ``token``: renew unless someone already replaced it."""
+
+        def wants(mailbox: Mailbox, now: float) -> bool:
+            return mailbox.access_token in (None, token) and not self._backing_off(mailbox, now)
+
+        return wants
+
+    # Who asks for a renewal ----------------------------------------------------------------
 
     def startup(self, name: str) -> None:
         """Use a stored token that is still fresh; renew at once otherwise (once for all workers)."""
@@ -138,7 +196,8 @@ class TokenService:
             log.warning("no Zoho mailbox is connected yet: %s", CONNECT_HINT)
             return
         if self._stale(mailbox, self._clock.now()):
-            mailbox = self._renew_guarded(name, self._wants_on_demand)
+            self.renew(name, self.stale)
+            mailbox = self._mailboxes.get(name)
         if mailbox is not None and mailbox.seconds_left(self._clock.now()) > 0:
             # Every worker says which token it starts with, whoever renewed it.
             log.info(
@@ -148,64 +207,24 @@ class TokenService:
                 utc_iso(mailbox.next_renewal_at),
             )
 
-    def tick(self, name: str) -> None:
-        """The scheduled path: renew when the proactive time or a retry time has come."""
-        mailbox = self._mailboxes.get(name)
-        if mailbox is not None and mailbox.renewal_due(self._clock.now()):
-            self._renew_guarded(name, lambda c, now: c.renewal_due(now))
-
-    def renew_if_due(
-        self, name: str, *, spread: Callable[[Mailbox, float], bool] | None = None
-    ) -> tuple[str, Mailbox] | None:
-        """The renewal sweep's path for a mailbox it claimed: renew if still due (``spread``
-        says whether this renewal's successor is spread); returns the outcome (``renewed``,
-        ``failed``, ``throttled``, ``refused``) and the mailbox as it was, or None when nothing
-        was due."""
-        with self._locks.hold(f"token-{name}"):
-            mailbox = self._mailboxes.get(name)
-            now = self._clock.now()
-            if mailbox is None or not mailbox.renewal_due(now):
-                return None
-            outcome = self._renew(mailbox, spread=spread is not None and spread(mailbox, now))
-            return outcome, mailbox
-
-    def access_token(self, name: str) -> str:
-        """A usable access token; renews first when less than the buffer is left."""
-        return self.credentials(name)[1]
-
     def credentials(self, name: str) -> tuple[Mailbox, str]:
-        """The mailbox with a usable access token (one read of the store when fresh)."""
+        """The mailbox with a usable access token (one read of the store when fresh); renews
+        first when less than the buffer is left."""
         mailbox = require_usable(self._mailboxes.get(name), name)
-        now = self._clock.now()
-        if self._stale(mailbox, now):
-            mailbox = require_usable(self._renew_guarded(name, self._wants_on_demand), name)
+        if self._stale(mailbox, self._clock.now()):
+            self.renew(name, self.stale)
+            mailbox = require_usable(self._mailboxes.get(name), name)
         return mailbox, self._token_of(mailbox)
 
     def renew_after_rejection(self, name: str, rejected_token: str) -> str:
         """Zoho refused ``rejected_token``: renew once (single flight) and return the new one."""
         self._mailboxes.discard_access_token(name, rejected_token)
+        self.renew(name, self.rejected(rejected_token))
+        return self._token_of(require_usable(self._mailboxes.get(name), name))
 
-        def wants(c: Mailbox, now: float) -> bool:
-            return c.access_token in (None, rejected_token) and not self._backing_off(c, now)
+    # Calling Zoho ------------------------------------------------------------------------
 
-        mailbox = require_usable(self._renew_guarded(name, wants), name)
-        return self._token_of(mailbox)
-
-    # The guarded renewal ---------------------------------------------------------------
-
-    def _renew_guarded(self, name: str, wants: Callable[[Mailbox, float], bool]) -> Mailbox | None:
-        """Renew if ``wants`` still holds once both locks are held; returns the stored state."""
-        mailbox = self._mailboxes.get(name)
-        if mailbox is None or not wants(mailbox, self._clock.now()):
-            return mailbox
-        with self._locks.hold(f"token-{name}"):
-            mailbox = self._mailboxes.get(name)
-            if mailbox is None or not wants(mailbox, self._clock.now()):
-                return mailbox
-            self._renew(mailbox)
-            return self._mailboxes.get(name)
-
-    def _renew(self, mailbox: Mailbox, *, spread: bool = False) -> str:
+    def _renew(self, mailbox: Mailbox, *, spread: bool = False) -> Renewal:
         """Call Zoho once and record the outcome; the caller holds the locks."""
         assert mailbox.refresh_token is not None
         try:
@@ -220,7 +239,7 @@ class TokenService:
         self._mailboxes.record_renewal(
             mailbox.name, Grant(grant.access_token, expires_at, next_renewal_at), now=now
         )
-        metrics.renewal(mailbox.name, "renewed")
+        metrics.renewal(mailbox.name, Renewal.RENEWED.value)
         log.info(
             "renewed access token %s for %s, expires at %s; next renewal at %s",
             fingerprint(grant.access_token),
@@ -228,23 +247,22 @@ class TokenService:
             utc_iso(expires_at),
             utc_iso(next_renewal_at),
         )
-        return "renewed"
+        return Renewal.RENEWED
 
-    def _record_failure(self, mailbox: Mailbox, exc: TokenEndpointError) -> str:
+    def _record_failure(self, mailbox: Mailbox, exc: TokenEndpointError) -> Renewal:
         now = self._clock.now()
         failures = mailbox.renewal_failures + 1
         delay = self._policy.retry_delay(failures, self._rng)
-        needs_reauth = isinstance(exc, GrantRefused)
         if isinstance(exc, Throttled):
             delay = max(delay, self._policy.throttle_pause_seconds)
-            outcome = "throttled"
+            outcome, recorded = Renewal.THROTTLED, "throttled"
             log.warning(
                 "mailbox %s: throttled by Zoho's token endpoint; no new try before %s",
                 mailbox.name,
                 utc_iso(now + delay),
             )
-        elif needs_reauth:
-            outcome = f"needs re-authorisation: {exc.reason}"
+        elif isinstance(exc, GrantRefused):
+            outcome, recorded = Renewal.REFUSED, f"needs re-authorisation: {exc.reason}"
             if not mailbox.needs_reauth:
                 log.error(
                     "mailbox %s needs reconnecting: Zoho no longer accepts the refresh token %s "
@@ -257,18 +275,16 @@ class TokenService:
                 )
             log.info("mailbox %s needs re-authorisation; retry in %d s", mailbox.name, delay)
         else:
-            outcome = f"failed: {exc.reason}"
+            outcome, recorded = Renewal.FAILED, f"failed: {exc.reason}"
             log.warning(
                 "mailbox %s: renewal failed (%s); retry in %d s", mailbox.name, exc.reason, delay
             )
-        short = (
-            "throttled" if isinstance(exc, Throttled) else "refused" if needs_reauth else "failed"
-        )
-        metrics.renewal(mailbox.name, short)
+        metrics.renewal(mailbox.name, outcome.value)
+        needs_reauth = outcome is Renewal.REFUSED
         newly_refused = needs_reauth and not mailbox.needs_reauth
         self._mailboxes.record_renewal_failure(
             mailbox.name,
-            outcome=outcome,
+            outcome=recorded,
             failures=failures,
             next_renewal_at=now + delay,
             needs_reauth=needs_reauth,
@@ -284,7 +300,7 @@ class TokenService:
             if newly_refused
             else None,
         )
-        return short
+        return outcome
 
     # Rules ------------------------------------------------------------------------------
 
@@ -294,9 +310,6 @@ class TokenService:
     def _backing_off(self, mailbox: Mailbox, now: float) -> bool:
         """After a failure, nobody calls Zoho again before the retry time."""
         return mailbox.renewal_failures > 0 and not mailbox.renewal_due(now)
-
-    def _wants_on_demand(self, mailbox: Mailbox, now: float) -> bool:
-        return self._stale(mailbox, now) and not self._backing_off(mailbox, now)
 
     def _token_of(self, mailbox: Mailbox) -> str:
         now = self._clock.now()

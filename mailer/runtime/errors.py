@@ -55,6 +55,14 @@ class GatewayError(Exception):
         """More keys for the error object; subclasses add upstream context."""
         return {}
 
+    def body(self) -> dict[str, Any]:
+        """The contract's error object: code, message, the field at fault, upstream context."""
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.field is not None:
+            error["field"] = self.field
+        error.update(self.extra())
+        return {"error": error}
+
 
 class InvalidRequest(GatewayError):
     status = 400

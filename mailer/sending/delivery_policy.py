@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from mailer.runtime.backoff import backoff
+
 
 @dataclass(frozen=True)
 class DeliveryPolicy:
@@ -19,10 +21,9 @@ class DeliveryPolicy:
     max_throttle_pause_seconds: float = 900
 
     def retry_delay(self, attempts: int, rng: random.Random) -> float:
-        delay = min(self.max_retry_seconds, self.retry_seconds * 2.0 ** (attempts - 1))
-        return rng.uniform(delay / 2, delay)
+        return backoff(self.retry_seconds, attempts, cap_seconds=self.max_retry_seconds, jitter=rng)
 
     def throttle_pause(self, throttles: int) -> float:
-        return min(
-            self.max_throttle_pause_seconds, self.throttle_pause_seconds * 2.0 ** (throttles - 1)
+        return backoff(
+            self.throttle_pause_seconds, throttles, cap_seconds=self.max_throttle_pause_seconds
         )

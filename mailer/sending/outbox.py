@@ -13,8 +13,6 @@ import os
 import random
 import secrets
 
-from mailer.config.settings import RateLimit
-from mailer.events.webhooks import EventMaker, no_events
 from mailer.runtime import metrics, pacing
 from mailer.runtime.clock import Clock, utc_iso
 from mailer.runtime.errors import (
@@ -27,6 +25,7 @@ from mailer.runtime.errors import (
     ZohoThrottled,
 )
 from mailer.runtime.logs import fields
+from mailer.runtime.pacing import RateLimit
 from mailer.sending.delivery_policy import DeliveryPolicy
 from mailer.sending.options import SendOptions
 from mailer.sending.request import OutgoingMessage
@@ -39,8 +38,9 @@ from mailer.sending.results import (
     to_payload,
 )
 from mailer.sending.view import message_view
+from mailer.storage.outbox_ports import EventMaker, no_events
 from mailer.storage.ports import CallLedger, MessageQueue
-from mailer.storage.records import Outcome, StoredAttachment, StoredMessage
+from mailer.storage.records import Outcome, StoredMessage
 from mailer.transports import Receipt, Transport
 
 log = logging.getLogger(__name__)
@@ -123,10 +123,7 @@ class Outbox:
             payload=payload,
             send_at=options.send_at,
             tags=options.tags,
-            attachments=tuple(
-                StoredAttachment(a.filename, a.content_type, a.content, a.content_id)
-                for a in message.attachments
-            ),
+            attachments=message.attachments,
             calls=calls,
             now=now,
             lease_owner=self._owner if inline else None,
@@ -181,14 +178,7 @@ class Outbox:
                 wait = self._take_permits(stored.calls, self._clock.now())
             if wait > 0:
                 # No permit now: back to the queue until one frees up; the next pass sends it.
-                now = self._clock.now()
-                self._messages.retry(
-                    stored.id,
-                    self._owner,
-                    next_attempt_at=now + wait,
-                    attempts=stored.attempts,
-                    now=now,
-                )
+                self._wait(stored, self._clock.now() + wait)
                 break
             receipt, _ = self._attempt(stored, from_stored(stored))
             sent += receipt is not None
@@ -252,27 +242,24 @@ class Outbox:
                 self._mailbox,
                 utc_iso(until),
             )
-            self._messages.retry(
-                stored.id,
-                self._owner,
-                next_attempt_at=until,
-                attempts=stored.attempts,
-                now=now,
-                error_code=exc.code,
-                error=exc.message,
-            )
+            self._wait(stored, until, exc)
         elif isinstance(exc, MailboxOnHold):
-            self._messages.retry(
-                stored.id,
-                self._owner,
-                next_attempt_at=now + HOLD_RECHECK_SECONDS,
-                attempts=stored.attempts,
-                now=now,
-                error_code=exc.code,
-                error=exc.message,
-            )
+            self._wait(stored, now + HOLD_RECHECK_SECONDS, exc)
         else:
             self._retry_or_fail(stored, attempts, exc.code, exc.message)
+
+    def _wait(self, stored: StoredMessage, until: float, why: GatewayError | None = None) -> None:
+        """Back to the queue until ``until``, the attempt not counted (it never reached Zoho,
+        or Zoho asked us to wait)."""
+        self._messages.retry(
+            stored.id,
+            self._owner,
+            next_attempt_at=until,
+            attempts=stored.attempts,
+            now=self._clock.now(),
+            error_code=why.code if why else None,
+            error=why.message if why else None,
+        )
 
     def _retry_or_fail(self, stored: StoredMessage, attempts: int, code: str, error: str) -> None:
         now = self._clock.now()

@@ -92,30 +92,18 @@ class QueueAdmin:
         return Page(found, _cursor(found[-1]) if more and found else None)
 
     def cancel(self, mailbox: str, message_id: str) -> StoredMessage:
-        canceled, stored = self._messages.cancel(message_id, mailbox, now=self._clock.now())
-        if stored is None:
-            raise _not_found(message_id)
-        if stored.status != "canceled":
-            raise Conflict(
-                f"message {message_id} is {stored.status}: only a queued or scheduled message "
-                "can be canceled",
-                code="not_cancelable",
-            )
+        canceled, found = self._messages.cancel(message_id, mailbox, now=self._clock.now())
+        stored = _require(
+            found, message_id, "canceled", "a queued or scheduled message can be canceled"
+        )
         if canceled:
             metrics.message_reached(mailbox, "canceled")
             log.info("mailbox %s: canceled %s", mailbox, message_id)
         return stored
 
     def requeue(self, mailbox: str, message_id: str) -> StoredMessage:
-        stored = self._messages.requeue(message_id, mailbox, now=self._clock.now())
-        if stored is None:
-            raise _not_found(message_id)
-        if stored.status != "queued":
-            raise Conflict(
-                f"message {message_id} is {stored.status}: only a failed or queued message can "
-                "be retried",
-                code="not_retryable",
-            )
+        found = self._messages.requeue(message_id, mailbox, now=self._clock.now())
+        stored = _require(found, message_id, "queued", "a failed or queued message can be retried")
         log.info("mailbox %s: %s requeued by an operator", mailbox, message_id)
         return stored
 
@@ -134,3 +122,17 @@ class QueueAdmin:
                 code="invalid_limit",
             )
         return size
+
+
+def _require(
+    stored: StoredMessage | None, message_id: str, status: str, only: str
+) -> StoredMessage:
+    """The message an operation changed to ``status``; 404 or 409 when it did not."""
+    if stored is None:
+        raise _not_found(message_id)
+    if stored.status != status:
+        raise Conflict(
+            f"message {message_id} is {stored.status}: only {only}",
+            code="not_cancelable" if status == "canceled" else "not_retryable",
+        )
+    return stored

@@ -13,6 +13,7 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 
 from mailer.runtime.errors import InvalidRequest
+from mailer.storage.records import Attachment
 
 # Zoho's cap on recipients of one message (to + cc + bcc), paid plans.
 MAX_RECIPIENTS = 150
@@ -33,15 +34,6 @@ CONTENT_ID = re.compile(r"^[A-Za-z0-9._@+-]{1,200}$")
 # What base64.b64decode(validate=True) takes, padding included, and nothing else.
 BASE64 = re.compile(r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$")
 CONTENT_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$")
-
-
-@dataclass(frozen=True)
-class Attachment:
-    filename: str
-    content: bytes
-    content_type: str
-    # Inline: the HTML refers to it as cid:<content_id>.
-    content_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -238,7 +230,7 @@ def _attachments(value: object) -> tuple[Attachment, ...]:
                 "invalid_content_id",
                 f"{field}.content_id is 1 to 200 of A-Z, a-z, 0-9 and . _ @ + -",
             )
-        result.append(Attachment(filename.strip(), data, content_type.lower(), content_id))
+        result.append(Attachment(filename.strip(), content_type.lower(), data, content_id))
     return tuple(result)
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from mailer.runtime.errors import GatewayError
-from mailer.sending.request import Attachment, OutgoingMessage
+from mailer.sending.request import OutgoingMessage
 from mailer.storage.ports import CallLedger, MessageQueue
 from mailer.storage.records import Outcome, StoredMessage
 from mailer.transports import Receipt
@@ -35,10 +35,7 @@ def from_stored(stored: StoredMessage) -> OutgoingMessage:
         subject=p["subject"],
         html=p["html"],
         text=p["text"],
-        attachments=tuple(
-            Attachment(a.filename, a.content, a.content_type, a.content_id)
-            for a in stored.attachments
-        ),
+        attachments=stored.attachments,
     )
 
 

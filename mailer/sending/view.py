@@ -1,11 +1,15 @@
-"""A message as the API and webhooks show it: where it stands, never its body."""
+"""What the doors and webhooks show of sending, as JSON: a message (where it stands, never its
+body), a new message's outcome, a mailbox's readiness and queue, a page of messages."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from mailer.runtime.clock import utc_iso
+from mailer.sending.queue import Page
+from mailer.sending.results import Accepted, OutboxStats
 from mailer.storage.records import StoredMessage
+from mailer.transports import Readiness, Receipt
 
 
 def message_view(stored: StoredMessage) -> dict[str, Any]:
@@ -37,3 +41,46 @@ def message_view(stored: StoredMessage) -> dict[str, Any]:
         "updated_at": utc_iso(stored.updated_at),
         "finished_at": utc_iso(stored.finished_at),
     }
+
+
+def accepted_view(accepted: Accepted) -> dict[str, Any]:
+    """A new message as its sender is told: sent (Zoho's ids), queued or scheduled, or the
+    error of a failure for good (with the message's id)."""
+    if accepted.failure is not None:
+        return {"id": accepted.message_id, **accepted.failure.body()}
+    if accepted.receipt is not None:
+        return sent_view(accepted.receipt)
+    return {"id": accepted.message_id, "status": accepted.outcome}
+
+
+def sent_view(receipt: Receipt) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": receipt.id,
+        "status": "sent",
+        "zoho_message_id": receipt.zoho_message_id,
+        "mail_id": receipt.mail_id,
+    }
+    if receipt.dry_run:
+        body["dry_run"] = True
+    return body
+
+
+def status_view(
+    readiness: Readiness, stats: OutboxStats | None, mailbox: str | None = None
+) -> dict[str, Any]:
+    """Ready and why; the key's mailbox, its details and its queue for a key holder."""
+    body: dict[str, Any] = {"ready": readiness.ready, "reason": readiness.reason}
+    if stats is not None:
+        body["mailbox_name"] = mailbox
+        body.update(readiness.details)
+        body.update(
+            queue_depth=stats.queue_depth,
+            oldest_queued_age_seconds=stats.oldest_queued_age_seconds,
+            paused_until=utc_iso(stats.paused_until),
+        )
+    return body
+
+
+def page_view(page: Page) -> dict[str, Any]:
+    """A page of a mailbox's messages, newest first, and where the next page starts."""
+    return {"messages": [message_view(m) for m in page.messages], "next_cursor": page.next_cursor}

@@ -6,9 +6,13 @@
 
 from __future__ import annotations
 
-from mailer.config.settings import is_postgres_url
 from mailer.storage.ports import Storage
 from mailer.storage.sealing import Sealer
+
+
+def is_postgres_url(location: str) -> bool:
+    """Whether ``location`` names a PostgreSQL database (else it is a SQLite file path)."""
+    return location.startswith(("postgresql://", "postgres://"))
 
 
 def open_storage(

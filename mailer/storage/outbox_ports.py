@@ -8,12 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from mailer.runtime.pacing import Window
+from mailer.runtime.pacing import RateLimit
 from mailer.storage.records import (
+    Attachment,
     MailPause,
     Outcome,
-    PendingEvent,
-    StoredAttachment,
     StoredMessage,
     WebhookEvent,
 )
@@ -34,7 +33,7 @@ class MessageQueue(Protocol):
         mailbox: str,
         *,
         payload: dict[str, Any],
-        attachments: tuple[StoredAttachment, ...],
+        attachments: tuple[Attachment, ...],
         calls: int,
         now: float,
         lease_owner: str | None = None,
@@ -59,7 +58,7 @@ class MessageQueue(Protocol):
         outcome: Outcome,
         *,
         now: float,
-        event: PendingEvent | None = None,
+        event: WebhookEvent | None = None,
     ) -> bool:
         """Record a final outcome (and ``event``, in the same transaction); False when
         ``owner`` no longer holds the lease (then nothing is stored)."""
@@ -113,7 +112,7 @@ class MessageQueue(Protocol):
         code: str,
         error: str,
         now: float,
-        event_for: Callable[[StoredMessage], PendingEvent | None] | None = None,
+        event_for: Callable[[StoredMessage], WebhookEvent | None] | None = None,
     ) -> list[str]:
         """Fail every message of ``mailbox`` that is not in a live attempt; returns their ids."""
 
@@ -121,13 +120,17 @@ class MessageQueue(Protocol):
 class CallLedger(Protocol):
     """The calls made to Zoho Mail per mailbox (for pacing) and the pauses after throttling."""
 
-    def take(self, mailbox: str, calls: int, windows: tuple[Window, ...], *, now: float) -> float:
+    def take(
+        self, mailbox: str, calls: int, windows: tuple[RateLimit, ...], *, now: float
+    ) -> float:
         """Record ``calls`` calls now if every window allows: 0.0; else the seconds to wait.
 
         Check and record are atomic across every worker and host.
         """
 
-    def wait(self, mailbox: str, calls: int, windows: tuple[Window, ...], *, now: float) -> float:
+    def wait(
+        self, mailbox: str, calls: int, windows: tuple[RateLimit, ...], *, now: float
+    ) -> float:
         """How long ``calls`` calls would wait now, a throttle pause included; records nothing."""
 
     def pause(self, mailbox: str) -> MailPause | None: ...
@@ -135,6 +138,17 @@ class CallLedger(Protocol):
     def set_pause(self, mailbox: str, *, paused_until: float, throttles: int) -> None: ...
 
     def clear_pause(self, mailbox: str) -> None: ...
+
+
+class EventMaker(Protocol):
+    """Makes a webhook event to store with the change that causes it (None: webhooks off)."""
+
+    def __call__(self, event_type: str, data: dict[str, Any]) -> WebhookEvent | None: ...
+
+
+def no_events(event_type: str, data: dict[str, Any]) -> WebhookEvent | None:
+    """Webhooks off: nothing to store."""
+    return None
 
 
 class WebhookQueue(Protocol):

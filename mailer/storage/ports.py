@@ -11,15 +11,15 @@ from typing import Any, Protocol
 
 from mailer.storage.outbox_ports import CallLedger, MessageQueue, QueueStats, WebhookQueue
 from mailer.storage.records import (
-    Account,
     ConnectLink,
     Grant,
     IdempotencyRecord,
     Mailbox,
     OAuthState,
-    PendingEvent,
+    WebhookEvent,
 )
 from mailer.storage.retention import Cutoffs
+from mailer.zoho.account import Account
 
 __all__ = [
     "ApiKeyStore",
@@ -91,7 +91,7 @@ class MailboxStore(Protocol):
         account: Account,
         grant: Grant,
         now: float,
-        event: PendingEvent | None = None,
+        event: WebhookEvent | None = None,
     ) -> str | None:
         """Store a connection made through the consent flow, replacing any earlier one; returns
         the refresh token it replaced (to revoke), if another."""
@@ -107,7 +107,7 @@ class MailboxStore(Protocol):
         next_renewal_at: float,
         needs_reauth: bool,
         now: float,
-        event: PendingEvent | None = None,
+        event: WebhookEvent | None = None,
     ) -> None: ...
 
     def discard_access_token(self, name: str, access_token: str) -> None:

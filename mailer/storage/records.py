@@ -5,16 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-
-@dataclass(frozen=True)
-class Account:
-    """The Zoho account a mailbox sends from, as Zoho's account look-up reports it."""
-
-    account_id: str
-    primary_address: str
-    send_as: tuple[str, ...]
-    # Zoho blocks an account's outgoing mail after abuse detection, for days.
-    outgoing_blocked: bool = False
+from mailer.zoho.account import Account
 
 
 @dataclass(frozen=True)
@@ -23,19 +14,19 @@ class Mailbox:
 
     name: str
     refresh_token: str | None = field(repr=False)
-    seed_fingerprint: str | None
     accounts_url: str
     mail_api_url: str
-    account_id: str | None
-    primary_address: str | None
-    send_as: tuple[str, ...]
-    access_token: str | None = field(repr=False)
-    access_expires_at: float | None
-    next_renewal_at: float | None
-    renewal_failures: int
-    last_renewal_at: float | None
-    last_renewal_outcome: str | None
-    needs_reauth: bool
+    seed_fingerprint: str | None = None
+    account_id: str | None = None
+    primary_address: str | None = None
+    send_as: tuple[str, ...] = ()
+    access_token: str | None = field(default=None, repr=False)
+    access_expires_at: float | None = None
+    next_renewal_at: float | None = None
+    renewal_failures: int = 0
+    last_renewal_at: float | None = None
+    last_renewal_outcome: str | None = None
+    needs_reauth: bool = False
     from_address: str | None = None
     outgoing_blocked: bool = False
     created_at: float | None = None
@@ -87,10 +78,13 @@ class IdempotencyRecord:
 
 
 @dataclass(frozen=True)
-class StoredAttachment:
+class Attachment:
+    """A file sent with a message, as a request gives it and the outbox stores it."""
+
     filename: str
     content_type: str
     content: bytes = field(repr=False)
+    # Inline: the HTML refers to it as cid:<content_id>.
     content_id: str | None = None
 
 
@@ -102,19 +96,19 @@ class StoredMessage:
     mailbox: str
     status: str
     payload: dict[str, Any] = field(repr=False)
-    attachments: tuple[StoredAttachment, ...] = field(repr=False)
+    attachments: tuple[Attachment, ...] = field(repr=False)
     calls: int
-    attempts: int
     next_attempt_at: float
-    leased_until: float | None
-    last_error_code: str | None
-    last_error: str | None
-    zoho_error_code: str | None
-    zoho_message_id: str | None
-    mail_id: str | None
     created_at: float
     updated_at: float
-    finished_at: float | None
+    attempts: int = 0
+    leased_until: float | None = None
+    last_error_code: str | None = None
+    last_error: str | None = None
+    zoho_error_code: str | None = None
+    zoho_message_id: str | None = None
+    mail_id: str | None = None
+    finished_at: float | None = None
     # When an operator put it back in the queue: its age counts from then.
     requeued_at: float | None = None
 
@@ -162,21 +156,12 @@ class ConnectLink:
 
 
 @dataclass(frozen=True)
-class PendingEvent:
-    """A webhook event to store with the change that causes it; ``body`` is its JSON."""
-
-    id: str
-    type: str
-    body: str
-    created_at: float
-
-
-@dataclass(frozen=True)
 class WebhookEvent:
-    """A stored webhook event that is due for an attempt."""
+    """A webhook event: stored with the change that causes it (no attempt yet), and claimed
+    when due for an attempt. ``body`` is its JSON."""
 
     id: str
     type: str
     body: str
     created_at: float
-    attempts: int
+    attempts: int = 0

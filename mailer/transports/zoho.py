@@ -19,10 +19,11 @@ from mailer.runtime.errors import (
     UpstreamTimeout,
     ZohoThrottled,
 )
-from mailer.sending.request import Attachment, OutgoingMessage
+from mailer.sending.request import OutgoingMessage
 from mailer.storage.ports import MailboxStore, SingleFlight
-from mailer.storage.records import Account, Mailbox
+from mailer.storage.records import Attachment, Mailbox
 from mailer.transports import Readiness, Receipt
+from mailer.zoho.account import Account
 from mailer.zoho.mail import (
     MailError,
     MailRejected,

@@ -26,6 +26,7 @@ DATA_CENTRES: dict[str, str] = {
     "https://accounts.zoho.in": "https://mail.zoho.in",
     "https://accounts.zoho.com.au": "https://mail.zoho.com.au",
     "https://accounts.zoho.jp": "https://mail.zoho.jp",
+    "https://accounts.zoho.uk": "https://mail.zoho.uk",
     "https://accounts.zohocloud.ca": "https://mail.zohocloud.ca",
     "https://accounts.zoho.sa": "https://mail.zoho.sa",
     "https://accounts.zoho.com.cn": "https://mail.zoho.com.cn",
@@ -88,6 +89,16 @@ def trusted_server(server: str, configured: str) -> str | None:
 def mail_host_for(accounts_url: str) -> str | None:
     """The Zoho Mail API host of the data centre an accounts server belongs to."""
     return DATA_CENTRES.get(normalise_server(accounts_url))
+
+
+def mail_api_for(
+    accounts_url: str, *, configured_accounts_url: str, configured_api_domain: str
+) -> str:
+    """The Zoho Mail API host of a mailbox connected at ``accounts_url``: ZOHO_API_DOMAIN for
+    the configured data centre, else its own data centre's host."""
+    if normalise_server(accounts_url) == normalise_server(configured_accounts_url):
+        return configured_api_domain
+    return mail_host_for(accounts_url) or configured_api_domain
 
 
 def lifetime_seconds(body: dict[str, Any]) -> float:

@@ -18,7 +18,7 @@ from typing import Any
 
 import requests
 
-from mailer.storage.records import Account
+from mailer.zoho.account import Account
 from mailer.zoho.http import ZohoSession, json_body
 
 THROTTLE_CODES = frozenset({"URL_ROLLING_THROTTLES_LIMIT_EXCEEDED", "THROTTLES_LIMIT_EXCEEDED"})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mailer.runtime import pacing
-from mailer.runtime.pacing import Window
+from mailer.runtime.pacing import RateLimit
 from mailer.storage.database import Database, Tx
 from mailer.storage.records import MailPause
 
@@ -12,7 +12,9 @@ class LedgerTable:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def take(self, mailbox: str, calls: int, windows: tuple[Window, ...], *, now: float) -> float:
+    def take(
+        self, mailbox: str, calls: int, windows: tuple[RateLimit, ...], *, now: float
+    ) -> float:
         if not windows or calls <= 0:
             return 0.0
         # One writer per mailbox at a time, on every host: the check and the record are one.
@@ -30,7 +32,9 @@ class LedgerTable:
             )
             return 0.0
 
-    def wait(self, mailbox: str, calls: int, windows: tuple[Window, ...], *, now: float) -> float:
+    def wait(
+        self, mailbox: str, calls: int, windows: tuple[RateLimit, ...], *, now: float
+    ) -> float:
         # One statement for the pause and the recent calls: on the hot path of every send.
         since = now - pacing.longest(windows) if windows and calls > 0 else now + 1
         with self._db.read() as tx:
@@ -64,7 +68,7 @@ class LedgerTable:
         self._db.run("DELETE FROM mail_pauses WHERE mailbox = ?", (mailbox,))
 
 
-def _recent(tx: Tx, mailbox: str, windows: tuple[Window, ...], now: float) -> list[float]:
+def _recent(tx: Tx, mailbox: str, windows: tuple[RateLimit, ...], now: float) -> list[float]:
     rows = tx.rows(
         "SELECT at FROM mail_calls WHERE mailbox = ? AND at > ? ORDER BY at",
         (mailbox, now - pacing.longest(windows)),
@@ -73,7 +77,5 @@ def _recent(tx: Tx, mailbox: str, windows: tuple[Window, ...], now: float) -> li
 
 
 def _pause(tx: Tx, mailbox: str) -> MailPause | None:
-    row = tx.row(
-        "SELECT paused_until, throttles FROM mail_pauses WHERE mailbox = ?", (mailbox,)
-    )
+    row = tx.row("SELECT paused_until, throttles FROM mail_pauses WHERE mailbox = ?", (mailbox,))
     return None if row is None else MailPause(row["paused_until"], row["throttles"])

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 from mailer.storage.database import Database, Row
-from mailer.storage.records import Account, Grant, Mailbox, PendingEvent
+from mailer.storage.records import Grant, Mailbox, WebhookEvent
 from mailer.storage.sealing import Sealer
 from mailer.storage.tables.webhooks import insert_event
+from mailer.zoho.account import Account
 
 _INSERT = (
     "INSERT INTO mailboxes (name, refresh_token, seed_fingerprint, accounts_url, mail_api_url,"
@@ -151,7 +152,7 @@ class MailboxTable:
         account: Account,
         grant: Grant,
         now: float,
-        event: PendingEvent | None = None,
+        event: WebhookEvent | None = None,
     ) -> str | None:
         with self._db.write(serialize=f"mailbox:{name}") as tx:
             if event is not None:
@@ -211,7 +212,7 @@ class MailboxTable:
         next_renewal_at: float,
         needs_reauth: bool,
         now: float,
-        event: PendingEvent | None = None,
+        event: WebhookEvent | None = None,
     ) -> None:
         # A refused refresh token takes its access token with it; other failures keep it.
         forget = ", access_token = NULL, access_expires_at = NULL" if needs_reauth else ""
@@ -257,24 +258,20 @@ class MailboxTable:
         )
 
 
+# The columns read into a Mailbox as they are.
+_PLAIN = (
+    "name", "seed_fingerprint", "accounts_url", "mail_api_url", "account_id", "primary_address",
+    "access_expires_at", "next_renewal_at", "renewal_failures", "last_renewal_at",
+    "last_renewal_outcome", "from_address", "created_at",
+)  # fmt: skip
+
+
 def _mailbox(row: Row, refresh_token: str | None, access_token: str | None) -> Mailbox:
     return Mailbox(
-        name=row["name"],
+        **{column: row[column] for column in _PLAIN},
         refresh_token=refresh_token,
-        seed_fingerprint=row["seed_fingerprint"],
-        accounts_url=row["accounts_url"],
-        mail_api_url=row["mail_api_url"],
-        account_id=row["account_id"],
-        primary_address=row["primary_address"],
-        send_as=tuple(json.loads(row["send_as"])),
         access_token=access_token,
-        access_expires_at=row["access_expires_at"],
-        next_renewal_at=row["next_renewal_at"],
-        renewal_failures=row["renewal_failures"],
-        last_renewal_at=row["last_renewal_at"],
-        last_renewal_outcome=row["last_renewal_outcome"],
+        send_as=tuple(json.loads(row["send_as"])),
         needs_reauth=bool(row["needs_reauth"]),
-        from_address=row["from_address"],
         outgoing_blocked=bool(row["outgoing_blocked"]),
-        created_at=row["created_at"],
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 from mailer.storage.database import Database, Row
 from mailer.storage.ports import QueueStats
-from mailer.storage.records import Outcome, PendingEvent, StoredAttachment, StoredMessage
+from mailer.storage.records import Attachment, Outcome, StoredMessage, WebhookEvent
 from mailer.storage.tables.webhooks import insert_event
 
 _INSERT = (
@@ -31,7 +31,7 @@ class MessageTable:
         mailbox: str,
         *,
         payload: dict[str, Any],
-        attachments: tuple[StoredAttachment, ...],
+        attachments: tuple[Attachment, ...],
         calls: int,
         now: float,
         lease_owner: str | None = None,
@@ -70,17 +70,10 @@ class MessageTable:
             payload=payload,
             attachments=attachments,
             calls=calls,
-            attempts=0,
             next_attempt_at=due,
             leased_until=leased_until,
-            last_error_code=None,
-            last_error=None,
-            zoho_error_code=None,
-            zoho_message_id=None,
-            mail_id=None,
             created_at=now,
             updated_at=now,
-            finished_at=None,
         )
 
     def claim_due(
@@ -122,7 +115,7 @@ class MessageTable:
         code: str,
         error: str,
         now: float,
-        event_for: Callable[[StoredMessage], PendingEvent | None] | None = None,
+        event_for: Callable[[StoredMessage], WebhookEvent | None] | None = None,
     ) -> list[str]:
         with self._db.write() as tx:
             rows = tx.rows(
@@ -157,7 +150,7 @@ class MessageTable:
         outcome: Outcome,
         *,
         now: float,
-        event: PendingEvent | None = None,
+        event: WebhookEvent | None = None,
     ) -> bool:
         sql = (
             "UPDATE messages SET status = ?, attempts = ?, zoho_message_id = ?, mail_id = ?,"
@@ -279,27 +272,20 @@ class MessageTable:
         return QueueStats(int(row["depth"]), row["oldest"])
 
 
+# The columns read into a StoredMessage as they are.
+_PLAIN = (
+    "id", "mailbox", "status", "calls", "attempts", "next_attempt_at", "leased_until",
+    "last_error_code", "last_error", "requeued_at", "zoho_error_code", "zoho_message_id",
+    "mail_id", "created_at", "updated_at", "finished_at",
+)  # fmt: skip
+
+
 def _message(row: Row, attachments: list[Row]) -> StoredMessage:
     return StoredMessage(
-        id=row["id"],
-        mailbox=row["mailbox"],
-        status=row["status"],
+        **{column: row[column] for column in _PLAIN},
         payload=json.loads(row["payload"]),
         attachments=tuple(
-            StoredAttachment(a["filename"], a["content_type"], bytes(a["content"]), a["content_id"])
+            Attachment(a["filename"], a["content_type"], bytes(a["content"]), a["content_id"])
             for a in attachments
         ),
-        calls=row["calls"],
-        attempts=row["attempts"],
-        next_attempt_at=row["next_attempt_at"],
-        leased_until=row["leased_until"],
-        last_error_code=row["last_error_code"],
-        last_error=row["last_error"],
-        requeued_at=row["requeued_at"],
-        zoho_error_code=row["zoho_error_code"],
-        zoho_message_id=row["zoho_message_id"],
-        mail_id=row["mail_id"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        finished_at=row["finished_at"],
     )

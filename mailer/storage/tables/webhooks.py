@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from mailer.storage.database import Database, Tx
-from mailer.storage.records import PendingEvent, WebhookEvent
+from mailer.storage.records import WebhookEvent
 
 _PENDING = "delivered_at IS NULL AND given_up_at IS NULL"
 
 
-def insert_event(tx: Tx, event: PendingEvent) -> None:
+def insert_event(tx: Tx, event: WebhookEvent) -> None:
     """Store an event inside the transaction of the change that causes it."""
     tx.execute(
         "INSERT INTO webhook_events (id, type, body, created_at, next_attempt_at)"
