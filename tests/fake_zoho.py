@@ -8,6 +8,7 @@ and has switches to fail on command. Tests read what it received from its attrib
 from __future__ import annotations
 
 import itertools
+import json
 import secrets
 import threading
 import time
@@ -19,6 +20,16 @@ from urllib.parse import urlencode
 from flask import Flask, Response, jsonify, redirect, request
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from mailer.zoho.http import call_name
+
+UNKNOWN_ANSWERS = (
+    "unknown:400:NEW_UNDOCUMENTED_CODE",
+    "403",
+    "html",
+    "empty",
+    "error-in-200",
+    "blocked",
+)
 THROTTLE_BODY = {
     "error_description": "You have made too many requests continuously. Please try again after some time.",
     "error": "Access Denied",
@@ -63,6 +74,16 @@ class FakeAccount:
 class KeepAliveHandler(WSGIRequestHandler):
     protocol_version = "HTTP/1.1"
 
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """The access log without query strings: the revoke call carries the token there, and
+        this fake's log is the test's log (Zoho's own access log is beyond our reach)."""
+        path = self.path
+        self.path = path.split("?", 1)[0]
+        try:
+            super().log_request(code, size)
+        finally:
+            self.path = path
+
 
 class RealClock:
     def now(self) -> float:
@@ -102,10 +123,15 @@ class FakeZoho:
         # Switches
         self.token_failures: deque[str] = (
             deque()
-        )  # "500", "timeout", "throttle", "invalid_code", "html"
+        )  # "500", "timeout", "throttle", "invalid_code", "html", "empty"
         self.mail_failures: deque[str] = (
             deque()
-        )  # "500", "timeout", "throttle", "401", "reject:CODE"
+        )  # "500", "timeout", "throttle", "401", "reject:CODE", or one of UNKNOWN_ANSWERS
+        # Every Mail API call answers this (one of UNKNOWN_ANSWERS) while set: Zoho blocking the
+        # account, or a new answer nobody documented.
+        self.mail_unknown: str | None = None
+        # Answers recorded by `mailer check --transcript`, per call, replayed before anything.
+        self.replays: dict[str, deque[dict[str, Any]]] = {}
         self.token_limit: int | None = 10  # new access tokens per refresh token per 10 minutes
         self.throttle_status = 400
         self.slow_seconds = 2.0  # how long "timeout" stalls
@@ -151,6 +177,13 @@ class FakeZoho:
         )
 
     # Lifecycle -------------------------------------------------------------------------
+
+    def replay(self, transcript: str) -> None:
+        """Answer as a live check's transcript says Zoho did, call by call, before anything."""
+        with self.lock:
+            for line in transcript.splitlines():
+                entry = json.loads(line)
+                self.replays.setdefault(entry["call"], deque()).append(entry)
 
     def start(self) -> FakeZoho:
         self._thread.start()
@@ -208,11 +241,13 @@ class FakeZoho:
         app = Flask("fake_zoho")
         fake = self
 
-        def envelope(status: int, data: Any, description: str = "success") -> Response:
+        def envelope(
+            status: int, data: Any, description: str = "success", http_status: int | None = None
+        ) -> Response:
             response = jsonify(
                 {"status": {"code": status, "description": description}, "data": data}
             )
-            response.status_code = status
+            response.status_code = http_status or status
             response.headers["Content-Type"] = "application/json;charset=UTF-8"
             response.headers["Server"] = "ZGS"
             return response
@@ -224,6 +259,23 @@ class FakeZoho:
             response = jsonify(body)
             response.status_code = status
             response.headers["Content-Type"] = "application/json;charset=UTF-8"
+            return response
+
+        @app.before_request
+        def replayed() -> Response | None:
+            """A recorded answer of a real Zoho, when one is queued for this call."""
+            with fake.lock:
+                queue = fake.replays.get(call_name(request.url))
+                entry = queue.popleft() if queue else None
+            if entry is None:
+                return None
+            if entry["body"] is not None:
+                response = jsonify(entry["body"])
+            else:
+                response = Response(entry["text"] or "")
+            response.status_code = entry["status"]
+            if entry["content_type"]:
+                response.headers["Content-Type"] = entry["content_type"]
             return response
 
         @app.get("/oauth/v2/auth")
@@ -272,6 +324,8 @@ class FakeZoho:
                 return Response("<html>Internal Error</html>", status=500, mimetype="text/html")
             if failure == "html":
                 return Response("<html>maintenance</html>", status=200, mimetype="text/html")
+            if failure == "empty":
+                return Response("", status=200)
             if failure == "throttle":
                 return token_json(THROTTLE_BODY, fake.throttle_status)
             if failure is not None:
@@ -289,7 +343,8 @@ class FakeZoho:
 
         @app.post("/oauth/v2/token/revoke")
         def revoke_token() -> Response:
-            token = request.args.get("token") or request.form.get("token", "")
+            # As Zoho documents it: the token in the query string (a body is not read).
+            token = request.args.get("token", "")
             now = fake.clock.now()
             with fake.lock:
                 fake.token_calls.append(Call(now, "POST", request.path, {"token": token}))
@@ -393,6 +448,7 @@ class FakeZoho:
                 failure = fake.mail_failures.popleft() if fake.mail_failures else None
             if fake.mail_down or account().mail_down:
                 failure = "500"
+            failure = failure or fake.mail_unknown
             if failure is None:
                 return None
             if failure == "timeout":
@@ -406,7 +462,28 @@ class FakeZoho:
                 return mail_error(401, "INVALID_OAUTHTOKEN", "Invalid Access")
             if failure.startswith("reject:"):
                 return mail_error(404, failure.split(":", 1)[1])
-            raise AssertionError(failure)
+            return unknown_answer(failure)
+
+        def unknown_answer(kind: str) -> Response:
+            """What no document lists, in the worst plausible shapes."""
+            if kind.startswith("unknown:"):  # "unknown:<status>:<errorCode>"
+                _, status, code = kind.split(":", 2)
+                return mail_error(int(status), code, "Something nobody documented")
+            if kind == "403":
+                return envelope(403, {"errorCode": "OPERATION_NOT_PERMITTED"}, "Forbidden")
+            if kind == "html":
+                return Response("<html><body>Bad Request</body></html>", 400, mimetype="text/html")
+            if kind == "empty":
+                return Response("", 400)
+            if kind == "error-in-200":  # HTTP 200, an error inside
+                return envelope(400, {"errorCode": "UNKNOWN_ERROR"}, "Invalid Input", 200)
+            if kind == "blocked":  # as Zoho words a block in its web mail, in its API envelope
+                return mail_error(
+                    400,
+                    "OUTGOING_BLOCKED",
+                    "Mail Outgoing blocked. Reason: Mail rate exceeded limit",
+                )
+            raise AssertionError(kind)
 
         @app.get("/api/accounts")
         def accounts() -> Response:

@@ -104,18 +104,18 @@ def test_a_zoho_mail_failure_queues_the_message_and_says_why(
     assert view.get_json()["last_error"]["code"] == code
 
 
-def test_a_zoho_rejection_fails_at_once_with_zohos_code(connected: Connected) -> None:
+def test_a_zoho_validation_code_fails_at_once_with_zohos_code(connected: Connected) -> None:
     _, client, fake = connected
     send(client)
-    fake.mail_failures.append("reject:INVALID_RECIPIENT")
+    fake.mail_failures.append("reject:INVALID_DATA")
     response = send(client)
     assert response.status_code == 502
     body = response.get_json()
     assert body["error"]["code"] == "zoho_rejected"
-    assert body["error"]["zoho_error_code"] == "INVALID_RECIPIENT"
+    assert body["error"]["zoho_error_code"] == "INVALID_DATA"
     view = client.get(f"/api/email/messages/{body['id']}", headers=auth_header()).get_json()
     assert view["status"] == "failed" and view["attempts"] == 1
-    assert view["last_error"]["zoho_error_code"] == "INVALID_RECIPIENT"
+    assert view["last_error"]["zoho_error_code"] == "INVALID_DATA"
 
 
 def test_a_zoho_rejection_carries_its_code_and_who_can_fix_it(connected: Connected) -> None:

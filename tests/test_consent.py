@@ -11,7 +11,11 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
+from mailer.config import from_env
+from mailer.config.data_centres import mail_host_for, trusted_server
 from mailer.config.settings import Settings
+from mailer.zoho.accounts import GrantRefused, ZohoAccounts
+from mailer.zoho.http import ZohoSession
 from tests.conftest import ADMIN_KEY, FakeClock, SecretGuard, auth_header
 from tests.fake_zoho import ACCOUNT_ID, PRIMARY, FakeZoho
 
@@ -240,9 +244,77 @@ def test_reconnecting_heals_a_revoked_connection_and_held_messages_go_out(
     assert len(fake.sent) == 2
 
 
-def test_data_centre_mail_hosts() -> None:
-    from mailer.zoho.accounts import mail_host_for
+@pytest.mark.parametrize(
+    ("accounts", "mail"),
+    [
+        ("https://accounts.zoho.com", "https://mail.zoho.com"),
+        ("https://accounts.zoho.eu", "https://mail.zoho.eu"),
+        ("https://accounts.zoho.in", "https://mail.zoho.in"),
+        ("https://accounts.zoho.com.au", "https://mail.zoho.com.au"),
+        ("https://accounts.zoho.jp", "https://mail.zoho.jp"),
+        ("https://accounts.zoho.uk", "https://mail.zoho.uk"),
+        ("https://accounts.zoho.sa", "https://mail.zoho.sa"),
+        ("https://accounts.zoho.com.cn", "https://mail.zoho.com.cn"),
+        ("https://accounts.zohocloud.ca/", "https://mail.zohocloud.ca"),
+    ],
+)
+def test_every_data_centre_zoho_lists_is_trusted_with_its_mail_host(
+    accounts: str, mail: str
+) -> None:
+    assert mail_host_for(accounts) == mail
+    assert trusted_server(accounts, "https://accounts.zoho.com") == accounts.rstrip("/")
+    # ZOHO_API_DOMAIN unset: the Mail host of ZOHO_ACCOUNTS_URL's data centre.
+    settings = from_env({"ZOHO_ACCOUNTS_URL": accounts})
+    assert settings.zoho_api_domain == mail
+    assert (
+        from_env({"ZOHO_ACCOUNTS_URL": accounts, "ZOHO_API_DOMAIN": mail}).zoho_api_domain == mail
+    )
 
-    assert mail_host_for("https://accounts.zoho.eu") == "https://mail.zoho.eu"
-    assert mail_host_for("https://accounts.zohocloud.ca/") == "https://mail.zohocloud.ca"
+
+def test_an_api_host_is_no_data_centre() -> None:
     assert mail_host_for("https://www.zohoapis.eu") is None
+    assert trusted_server("https://www.zohoapis.eu", "https://accounts.zoho.com") is None
+
+
+@pytest.mark.parametrize("failure", ["account look-up", "no matching account"])
+def test_a_consent_that_fails_after_the_exchange_revokes_the_token_it_got(
+    fake_zoho: FakeZoho,
+    make_settings: Callable[..., Settings],
+    make_app: Callable[..., Any],
+    failure: str,
+) -> None:
+    if failure == "account look-up":
+        _, client = make_app(make_settings(fake_zoho))
+        fake_zoho.mail_failures.append("500")
+    else:
+        _, client = make_app(make_settings(fake_zoho, zoho_account_id="999"))
+    response = callback(client, consent(client, fake_zoho))
+    assert response.status_code in (502, 503)
+    [minted] = fake_zoho.exchanged
+    assert minted in fake_zoho.revoked
+    revoke = [c for c in fake_zoho.token_calls if c.path.endswith("/revoke")]
+    assert len(revoke) == 1 and revoke[0].form == {"token": minted}
+
+
+def test_invalid_client_at_another_data_centre_says_to_enable_it(fake_zoho: FakeZoho) -> None:
+    client = ZohoAccounts(
+        client_id="1000.OTHERCLIENT",
+        client_secret="elsewhere",
+        redirect_uri=fake_zoho.redirect_uri,
+        session=ZohoSession(2.0),
+        home_accounts_url="https://accounts.zoho.com",
+    )
+    with pytest.raises(GrantRefused) as refused:
+        client.refresh(fake_zoho.url, "1000.unknown")
+    assert "invalid_client" in refused.value.reason
+    assert "enable that data centre for the client" in refused.value.reason
+    home = ZohoAccounts(
+        client_id="1000.OTHERCLIENT",
+        client_secret="elsewhere",
+        redirect_uri=fake_zoho.redirect_uri,
+        session=ZohoSession(2.0),
+        home_accounts_url=fake_zoho.url,
+    )
+    with pytest.raises(GrantRefused) as at_home:
+        home.refresh(fake_zoho.url, "1000.unknown")
+    assert "data centre" not in at_home.value.reason

@@ -59,7 +59,7 @@ def all_sent(client: FlaskClient, ids: list[str]) -> bool:
     return all(v["status"] == "sent" for v in views)
 
 
-@pytest.mark.parametrize("failure", ["500", "timeout", "throttle", "html"])
+@pytest.mark.parametrize("failure", ["500", "timeout", "throttle", "html", "empty"])
 def test_the_token_endpoint_failing_at_startup(
     gateway: Callable[..., Any], fake_zoho: FakeZoho, clock: FakeClock, failure: str
 ) -> None:

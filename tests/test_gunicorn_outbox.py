@@ -5,9 +5,10 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 import requests
 
-from tests.conftest import auth_header
+from tests.conftest import admin_header, auth_header
 from tests.fake_zoho import FakeZoho
 from tests.gunicorn_server import Gunicorn, seeded_env, start
 
@@ -112,3 +113,57 @@ def test_kill_9_of_the_whole_gunicorn_loses_no_accepted_message(
     assert delivered(real_fake, "crash-") == {f"crash-{i}" for i in range(60)}
     duplicates = len([s for s in real_fake.sent if s["subject"].startswith("crash-")]) - 60
     assert duplicates <= 6  # at least once: only what was in flight at the kill
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_a_hold_is_one_state_for_every_worker_and_ends_by_probe_and_by_resume(
+    real_fake: FakeZoho,
+    tmp_path: Path,
+    servers: list[Gunicorn],
+    engine: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    """Two workers: the unknown answers one worker met hold the mailbox for both; only probes
+    call Zoho while held; a probe Zoho takes ends it for both, and so does a resume."""
+    env = seeded_env(
+        real_fake,
+        tmp_path,
+        ZOHO_RATE_LIMITS="off",
+        MAILER_HOLD_AFTER="2",
+        MAILER_HOLD_PROBE_MINUTES="0.05",  # a probe every 3 s
+        MAILER_LOG_LEVEL="INFO",
+    )
+    if engine == "postgresql":
+        env["MAILER_DB"] = request.getfixturevalue("postgres").new_database()
+    server = start(servers, env, tmp_path, workers=2)
+    real_fake.mail_unknown = "unknown:400:NEW_UNDOCUMENTED_CODE"
+    assert {a.status_code for a in send_all(server, 4, "held-")} == {202}
+
+    def statuses() -> set[int]:
+        return {
+            requests.get(
+                f"{server.url}/api/email/status", headers=auth_header(), timeout=10
+            ).status_code
+            for _ in range(8)
+        }
+
+    server.wait_until(lambda: statuses() == {503}, what="the hold, in every worker")
+    calls = len(real_fake.mail_calls)
+    server.wait_until(lambda: len(real_fake.mail_calls) > calls, what="a probe", timeout=30)
+    probes = len(real_fake.mail_calls) - calls
+    assert probes <= 2  # one per probe interval, whichever worker sends it
+    real_fake.mail_unknown = None
+    server.wait_until(lambda: len(delivered(real_fake, "held-")) == 4, what="the drain", timeout=60)
+    assert statuses() == {200}
+    assert len(real_fake.sent) == 4  # each exactly once
+
+    real_fake.mail_unknown = "blocked"  # one answer that says the account may not send
+    send_all(server, 1, "blocked-")
+    server.wait_until(lambda: statuses() == {503}, what="the hold after a block")
+    real_fake.mail_unknown = None
+    resumed = requests.post(
+        f"{server.url}/api/email/mailboxes/default/resume", headers=admin_header(), timeout=10
+    )
+    assert resumed.status_code == 200 and resumed.json()["hold"] is None
+    assert statuses() == {200}
+    server.wait_until(lambda: len(delivered(real_fake, "blocked-")) == 1, what="the held one")

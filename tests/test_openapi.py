@@ -51,7 +51,7 @@ def test_real_answers_match_their_schemas(connected: Connected) -> None:
         client.get("/nowhere"),
     ):
         check(document, "Error", bad.get_json())
-    fake.mail_failures.append("reject:INVALID_RECIPIENT")
+    fake.mail_failures.append("reject:INVALID_DATA")
     rejected = client.post(
         "/api/email/send",
         json={"to": "a@example.com", "subject": "s", "text": "t"},

@@ -151,7 +151,7 @@ def test_a_queued_messages_key_answers_its_current_state(
 def test_a_final_rejection_is_kept_for_the_key(connected: Connected) -> None:
     _, client, fake = connected
     send(client)
-    fake.mail_failures.append("reject:INVALID_RECIPIENT")
+    fake.mail_failures.append("reject:INVALID_DATA")
     first = send(client, idempotency_key="k1")
     again = send(client, idempotency_key="k1")
     assert first.status_code == again.status_code == 502

@@ -17,7 +17,7 @@ from mailer.runtime.errors import LockTimeout
 from mailer.runtime.pacing import RateLimit
 from mailer.storage import retention
 from mailer.storage.ports import Storage
-from mailer.storage.records import Attachment, Grant, Outcome
+from mailer.storage.records import Attachment, Grant, Hold, Outcome, ZohoAnswer
 from mailer.zoho.account import Account
 
 T0 = 1_790_000_000.0
@@ -352,8 +352,46 @@ def test_a_pause_is_shared_and_cleared(state: Storage, second: Storage) -> None:
     second.ledger.set_pause("default", paused_until=T0 + 180, throttles=2)
     pause = state.ledger.pause("default")
     assert pause is not None and (pause.paused_until, pause.throttles) == (T0 + 180, 2)
-    second.ledger.clear_pause("default")
+    assert second.ledger.settle("default", resumed=lambda hold: None) is None  # no hold ended
     assert state.ledger.pause("default") is None
+
+
+def test_a_hold_is_shared_probed_once_and_ended_by_a_success(
+    state: Storage, second: Storage
+) -> None:
+    answer = ZohoAnswer(T0, "send", 400, "NEW_CODE", "Something new")
+    held: list[Hold] = []
+
+    def note(storage: Storage, message_id: str) -> Hold | None:
+        return storage.ledger.note_unknown(
+            "default",
+            message_id,
+            answer,
+            hold_after=2,
+            blocks=False,
+            next_probe_at=T0 + 900,
+            held=lambda hold: held.append(hold) or None,
+        )
+
+    assert note(state, "msg_a") is None
+    assert note(second, "msg_a") is None  # the same message again: still one of two
+    started = note(second, "msg_b")
+    assert started is not None and started.reason == "unknown_answers" and held == [started]
+    assert note(state, "msg_c") is None  # already held: no second start
+    pause = state.ledger.pause("default")
+    assert pause is not None and pause.hold == started
+    assert state.ledger.holds() == {"default": started}
+    assert [a.code for a in second.ledger.answers("default")] == ["NEW_CODE"] * 4
+    assert state.ledger.probes_due(now=T0 + 899) == []
+    assert state.ledger.probes_due(now=T0 + 900) == ["default"]
+    claims = [
+        s.ledger.claim_probe("default", now=T0 + 900, next_probe_at=T0 + 1800)
+        for s in (state, second, state)
+    ]
+    assert claims == [True, False, False]
+    ended = second.ledger.settle("default", resumed=lambda hold: None)
+    assert ended is not None and ended.since == started.since and ended.next_probe_at == T0 + 1800
+    assert state.ledger.pause("default") is None and state.ledger.holds() == {}
 
 
 # OAuth states ------------------------------------------------------------------------------------
@@ -412,5 +450,5 @@ def test_migrations_apply_once_even_when_processes_race(
     finally:
         for racer in racers:
             racer.close()
-    assert sorted(len(a) for a in applied) == [0, 0, 0, 7]
+    assert sorted(len(a) for a in applied) == [0, 0, 0, 8]
     assert open_state(state_location).migrate() == []

@@ -43,6 +43,11 @@ def connect_link(name: str) -> tuple[Response, int]:
     return jsonify(connect_link_view(gateway().admin.connect_link(name))), 201
 
 
+@bp.post("/<name>/resume")
+def resume(name: str) -> Response:
+    return jsonify(mailbox_view(gateway().admin.resume(name)))
+
+
 @bp.post("/<name>/keys")
 def issue_key(name: str) -> tuple[Response, int]:
     issued = gateway().admin.issue_key(name)

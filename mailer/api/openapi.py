@@ -6,8 +6,8 @@ from typing import Any
 
 from mailer.api import openapi_mailboxes, openapi_queue, openapi_send
 from mailer.api.idempotency import MAX_IDEMPOTENCY_KEY_CHARS
+from mailer.config.data_centres import DATA_CENTRES
 from mailer.sending.queue import STATUSES
-from mailer.zoho.accounts import DATA_CENTRES
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -101,6 +101,8 @@ SCHEMAS: dict[str, Any] = {
             "queue_depth": {"type": "integer"},
             "oldest_queued_age_seconds": {"type": ["number", "null"]},
             "paused_until": {"type": ["string", "null"], "format": "date-time"},
+            "code": {"enum": ["mailbox_held"], "description": "Why it is not ready, if held."},
+            "hold": {"oneOf": [{"type": "null"}, _ref("Hold")]},
             "last_renewal": {
                 "type": "object",
                 "properties": {

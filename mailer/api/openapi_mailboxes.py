@@ -83,7 +83,49 @@ SCHEMAS: dict[str, Any] = {
             },
             "queue_depth": {"type": "integer", "minimum": 0},
             "paused_until": _TIME,
+            "hold": {"oneOf": [{"type": "null"}, _ref("Hold")]},
+            "zoho_answers": {
+                "type": "array",
+                "items": _ref("ZohoAnswer"),
+                "description": "Zoho's last answers that the gateway has no rule for, newest "
+                "first (at most 10); never a token or an address.",
+            },
             "connect_url": {"type": "string", "description": "On creation only."},
+        },
+    },
+    "ZohoAnswer": {
+        "type": "object",
+        "required": ["at", "call", "http_status", "code", "description"],
+        "properties": {
+            "at": {"type": "string", "format": "date-time"},
+            "call": {"type": "string", "description": "send, upload or accounts"},
+            "http_status": {"type": ["integer", "null"]},
+            "code": {"type": ["string", "null"], "description": "Zoho's errorCode."},
+            "description": {"type": ["string", "null"], "description": "Zoho's own words."},
+        },
+    },
+    "Hold": {
+        "type": "object",
+        "description": "The mailbox sends nothing but one probe every MAILER_HOLD_PROBE_MINUTES; "
+        "sends are still accepted. A probe Zoho takes, or a resume, ends it.",
+        "required": ["since", "reason", "zoho", "next_probe_at"],
+        "properties": {
+            "since": {"type": "string", "format": "date-time"},
+            "reason": {"enum": ["unknown_answers", "account_blocked"]},
+            "zoho": {
+                "oneOf": [
+                    {"type": "null"},
+                    {
+                        "type": "object",
+                        "properties": {
+                            "http_status": {"type": ["integer", "null"]},
+                            "code": {"type": ["string", "null"]},
+                            "description": {"type": ["string", "null"]},
+                        },
+                    },
+                ]
+            },
+            "next_probe_at": {"type": "string", "format": "date-time"},
         },
     },
     "MailboxList": {
@@ -160,6 +202,14 @@ PATHS: dict[str, Any] = {
             "summary": "A new single-use link that connects (or reconnects) the mailbox",
             "security": _ADMIN,
             "responses": {"201": _json("The link.", "ConnectLink"), **_errors(_MISSING)},
+        },
+    },
+    "/api/email/mailboxes/{name}/resume": {
+        "parameters": [_NAME],
+        "post": {
+            "summary": "End the mailbox's hold: its waiting mail goes out at the pace",
+            "security": _ADMIN,
+            "responses": {"200": _json("The mailbox.", "Mailbox"), **_errors(_MISSING)},
         },
     },
     "/api/email/mailboxes/{name}/keys": {

@@ -34,10 +34,11 @@ def _state(gw: Gateway) -> Iterator[metrics.MailboxState]:
     try:
         depths = gw.storage.messages.depths()
         mailboxes = {m.name: m for m in gw.storage.mailboxes.all()}
+        holds = gw.storage.ledger.holds()
     except (StateUnavailable, StateBusy):
         return
     now = gw.clock.now()
     for name in sorted({gw.settings.mailbox, *mailboxes, *depths}):
         mailbox = mailboxes.get(name)
         left = 0.0 if mailbox is None else mailbox.seconds_left(now)
-        yield metrics.MailboxState(name, depths.get(name, 0), left)
+        yield metrics.MailboxState(name, depths.get(name, 0), left, name in holds)

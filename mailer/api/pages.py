@@ -7,7 +7,8 @@ from typing import Any
 
 from flask import Response, render_template
 
-from mailer.mailboxes.consent import AlreadyConnected, Connected
+from mailer.mailboxes.consent import Connected
+from mailer.mailboxes.consent_state import AlreadyConnected
 from mailer.runtime.errors import GatewayError
 
 PAGE_HEADERS = {

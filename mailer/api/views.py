@@ -18,7 +18,7 @@ from mailer.api.incoming import (
     require_api_key,
 )
 from mailer.mailboxes.admin import check_name
-from mailer.mailboxes.consent import AlreadyConnected
+from mailer.mailboxes.consent_state import AlreadyConnected
 from mailer.runtime.errors import NotFound, StateBusy, StateUnavailable
 from mailer.sending.view import message_view, page_view, status_view
 
@@ -154,10 +154,11 @@ def status() -> tuple[Response, int]:
         parts = gateway().parts(mailbox or gateway().settings.mailbox)
         readiness = parts.transport.readiness()
         stats = parts.outbox.stats() if mailbox is not None else None
+        hold = stats.hold if stats is not None else parts.outbox.hold()
     except (StateUnavailable, StateBusy) as exc:
         return jsonify(answers.state_trouble(exc, ready=False)), 503
-    body = status_view(readiness, stats, mailbox)
-    return jsonify(body), 200 if readiness.ready else 503
+    body = status_view(readiness, stats, mailbox, hold)
+    return jsonify(body), 200 if body["ready"] else 503
 
 
 @bp.get("/health")

@@ -11,7 +11,8 @@ from mailer.composition.timed_jobs import TimedJobs
 from mailer.config.settings import Settings
 from mailer.mailboxes.admin import MailboxAdmin
 from mailer.mailboxes.api_keys import KeyRing
-from mailer.mailboxes.consent import AlreadyConnected, Connected, ConsentStart
+from mailer.mailboxes.consent import Connected, ConsentStart
+from mailer.mailboxes.consent_state import AlreadyConnected
 from mailer.runtime.clock import Clock
 from mailer.runtime.errors import NotConfigured
 from mailer.sending.outbox import Outbox
@@ -19,6 +20,7 @@ from mailer.sending.queue import QueueAdmin
 from mailer.sending.service import SendService
 from mailer.storage.ports import Storage
 from mailer.transports import Transport
+from mailer.zoho.http import ZohoSession
 
 
 class Consent(Protocol):
@@ -63,6 +65,8 @@ class Gateway:
     queue: QueueAdmin
     consent: Consent
     jobs: TimedJobs
+    # The Session every call to Zoho goes through (the live check listens on it); None: dry run.
+    zoho_session: ZohoSession | None = None
 
     @property
     def transport(self) -> Transport:

@@ -8,11 +8,11 @@ import hashlib
 import logging
 
 from mailer.composition.gateway import Gateway
+from mailer.config.data_centres import mail_host_for, normalise_server
 from mailer.config.settings import Settings
 from mailer.runtime.clock import Clock
 from mailer.storage.ports import Storage
 from mailer.transports.zoho import mail_api_source
-from mailer.zoho.accounts import mail_host_for, normalise_server
 
 log = logging.getLogger(__name__)
 

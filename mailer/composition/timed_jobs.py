@@ -86,7 +86,10 @@ class TimedJobs:
             self.deliveries.submit(
                 "webhooks:", partial(self._run, "webhooks", self.webhooks.deliver_due)
             )
-        for name in self.storage.messages.due_mailboxes(now=self.clock.now()):
+        now = self.clock.now()
+        due = self.storage.messages.due_mailboxes(now=now)
+        # A held mailbox's messages wait past their retry time; its probe comes on its own time.
+        for name in dict.fromkeys([*due, *self.storage.ledger.probes_due(now=now)]):
             outbox = self.parts(name).outbox
             self.deliveries.submit(name, partial(self._run, "delivery", outbox.deliver_due))
 

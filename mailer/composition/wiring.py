@@ -54,6 +54,7 @@ class Zoho:
     accounts: ZohoAccounts
     mail: ZohoMail
     tokens: TokenService
+    session: ZohoSession
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ def wire(
             renewals=renewals,
             tokens=zoho.tokens if zoho else None,
         ),
+        zoho_session=zoho.session if zoho else None,
     )
 
 
@@ -134,6 +136,7 @@ def _zoho(
         client_secret=settings.zoho_client_secret,
         redirect_uri=settings.zoho_redirect_uri,
         session=session,
+        home_accounts_url=settings.zoho_accounts_url,
     )
     tokens = TokenService(
         mailboxes=storage.mailboxes,
@@ -144,7 +147,7 @@ def _zoho(
         rng=upstreams.rng,
         events=webhooks.event,
     )
-    return Zoho(accounts, ZohoMail(session), tokens)
+    return Zoho(accounts, ZohoMail(session), tokens, session)
 
 
 def _renewal_policy(settings: Settings) -> RenewalPolicy:
@@ -170,6 +173,8 @@ def _mailbox_builder(
         retry_seconds=settings.retry_seconds,
         max_age_seconds=settings.max_age_hours * 3600,
         lease_seconds=settings.delivery_lease_seconds,
+        hold_after=settings.hold_after,
+        hold_probe_seconds=settings.hold_probe_minutes * 60,
     )
 
     def build(name: str) -> MailboxParts:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from mailer.config.checks import settings_problems
+from mailer.config.data_centres import mail_host_for
 from mailer.config.settings import (
     DEFAULT_ACCOUNTS_URL,
     DEFAULT_API_DOMAIN,
@@ -80,14 +81,18 @@ def from_env(environ: Mapping[str, str]) -> Settings:
     """Build Settings from environment variables; raises SettingsError listing every problem."""
     read = _Reader(environ)
     max_request_mb = read.integer("MAILER_MAX_REQUEST_MB", 25, minimum=1)
+    accounts_url = read.url("ZOHO_ACCOUNTS_URL", DEFAULT_ACCOUNTS_URL)
     settings = Settings(
         transport=_transport(read),
         zoho_client_id=read.text("ZOHO_CLIENT_ID"),
         zoho_client_secret=read.text("ZOHO_CLIENT_SECRET"),
         zoho_redirect_uri=_redirect_uri(read),
         zoho_refresh_token=read.text("ZOHO_REFRESH_TOKEN"),
-        zoho_accounts_url=read.url("ZOHO_ACCOUNTS_URL", DEFAULT_ACCOUNTS_URL),
-        zoho_api_domain=read.url("ZOHO_API_DOMAIN", DEFAULT_API_DOMAIN),
+        zoho_accounts_url=accounts_url,
+        # Unset: the Mail host of ZOHO_ACCOUNTS_URL's data centre.
+        zoho_api_domain=read.url(
+            "ZOHO_API_DOMAIN", mail_host_for(accounts_url) or DEFAULT_API_DOMAIN
+        ),
         zoho_account_id=read.text("ZOHO_ACCOUNT_ID"),
         zoho_from_address=read.text("ZOHO_FROM_ADDRESS"),
         refresh_lead_seconds=read.integer("ZOHO_REFRESH_LEAD_SECONDS", 600, minimum=1),
@@ -105,6 +110,8 @@ def from_env(environ: Mapping[str, str]) -> Settings:
         max_attempts=read.integer("MAILER_MAX_ATTEMPTS", 10, minimum=1),
         retry_seconds=read.number("MAILER_RETRY_SECONDS", 30, minimum=0.1),
         max_age_hours=read.number("MAILER_MAX_AGE_HOURS", 24, minimum=0.01),
+        hold_after=read.integer("MAILER_HOLD_AFTER", 3, minimum=1),
+        hold_probe_minutes=read.number("MAILER_HOLD_PROBE_MINUTES", 15, minimum=0.01),
         retention_days=read.number("MAILER_RETENTION_DAYS", 7, minimum=0.01),
         lease_seconds=read.number("MAILER_LEASE_SECONDS", 0, minimum=1) or None,
         encryption_keys=read.items("MAILER_ENCRYPTION_KEY"),

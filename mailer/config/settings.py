@@ -53,6 +53,10 @@ class Settings:
     max_attempts: int = 10
     retry_seconds: float = 30
     max_age_hours: float = 24
+    # Answers of Zoho without a rule, in a row from different messages, that hold a mailbox;
+    # and how often a held mailbox tries one message.
+    hold_after: int = 3
+    hold_probe_minutes: float = 15
     retention_days: float = 7
     # How long a delivery attempt holds a message before another worker may take it over;
     # None: long enough for an attempt's four Zoho calls (see ``delivery_lease_seconds``).

@@ -11,6 +11,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from mailer.config.data_centres import mail_api_for, trusted_server
 from mailer.config.settings import Settings
 from mailer.mailboxes.api_keys import IssuedKey, KeyRing
 from mailer.mailboxes.revocation import revoke_refresh_token
@@ -20,13 +21,13 @@ from mailer.runtime.clock import Clock
 from mailer.runtime.digests import digest
 from mailer.runtime.errors import Conflict, GatewayError, Gone, InvalidRequest, NotFound
 from mailer.sending.request import parse_sender
-from mailer.sending.results import outbox_stats
+from mailer.sending.results import OutboxStats, outbox_stats
 from mailer.sending.service import PartsByName
 from mailer.sending.view import message_view
 from mailer.storage.outbox_ports import EventMaker, no_events
 from mailer.storage.ports import Storage
-from mailer.storage.records import Mailbox
-from mailer.zoho.accounts import ZohoAccounts, mail_api_for, trusted_server
+from mailer.storage.records import Mailbox, ZohoAnswer
+from mailer.zoho.accounts import ZohoAccounts
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,10 @@ class MailboxView:
     """A mailbox as the admin sees it; never a token."""
 
     mailbox: Mailbox
-    queue_depth: int
-    paused_until: float | None
+    # Its queue, throttle pause and hold.
+    stats: OutboxStats
+    # Zoho's last answers that no rule covers, newest first.
+    answers: tuple[ZohoAnswer, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -208,6 +211,13 @@ class MailboxAdmin:
         log.info("mailbox %s: API key %s issued", name, issued.id)
         return issued
 
+    def resume(self, name: str) -> MailboxView:
+        """End a mailbox's hold by hand: its waiting mail goes out at the pace."""
+        self._require(name)
+        if self._parts(name).outbox.holds.resume() is None:
+            log.info("mailbox %s was not on hold; nothing to resume", name)
+        return self.get(name)
+
     def revoke_key(self, key_id: str, name: str | None = None) -> None:
         if not self._keys.revoke(key_id, name):
             raise NotFound(f"no API key {key_id[:40]!r}", code="key_not_found")
@@ -285,10 +295,9 @@ class MailboxAdmin:
         return NotFound(f"no mailbox named {name[:63]!r}", code="mailbox_not_found")
 
     def _view(self, mailbox: Mailbox) -> MailboxView:
-        stats = outbox_stats(
-            self._storage.messages, self._storage.ledger, mailbox.name, self._clock.now()
-        )
-        return MailboxView(mailbox, stats.queue_depth, stats.paused_until)
+        ledger = self._storage.ledger
+        stats = outbox_stats(self._storage.messages, ledger, mailbox.name, self._clock.now())
+        return MailboxView(mailbox, stats, tuple(ledger.answers(mailbox.name)))
 
 
 def _always(mailbox: Mailbox, now: float) -> bool:

@@ -8,27 +8,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from mailer.config.data_centres import mail_api_for, trusted_server
+from mailer.mailboxes.consent_state import START_AGAIN, AlreadyConnected, take_state
 from mailer.mailboxes.revocation import revoke_refresh_token
 from mailer.mailboxes.tokens import RenewalPolicy, fingerprint
 from mailer.runtime.clock import Clock
 from mailer.runtime.digests import digest
 from mailer.runtime.errors import (
     AccountNotFound,
-    Forbidden,
     InvalidRequest,
     UpstreamError,
 )
 from mailer.storage.outbox_ports import EventMaker, no_events
 from mailer.storage.ports import MailboxStore, OAuthStateStore
-from mailer.storage.records import Grant, Mailbox, OAuthState
+from mailer.storage.records import Grant, Mailbox
 from mailer.zoho.account import Account
 from mailer.zoho.accounts import (
     GrantRefused,
     TokenEndpointError,
     TokenGrant,
     ZohoAccounts,
-    mail_api_for,
-    trusted_server,
 )
 from mailer.zoho.mail import MailError, ZohoMail, choose_account
 
@@ -36,7 +35,6 @@ log = logging.getLogger(__name__)
 
 # A consent flow must come back within this long (Zoho's own codes live 2 minutes).
 STATE_LIFETIME_SECONDS = 600
-START_AGAIN = "start again at /api/email/auth"
 
 
 @dataclass(frozen=True)
@@ -45,13 +43,6 @@ class ConsentStart:
 
     url: str
     browser_nonce: str
-
-
-@dataclass(frozen=True)
-class AlreadyConnected:
-    """A finished flow's success page, reloaded: the mailbox, never the token again."""
-
-    address: str
 
 
 @dataclass(frozen=True)
@@ -135,7 +126,9 @@ class ConsentFlow:
         ``host`` is where the browser came back to, to explain a missing cookie.
         """
         state = params.get("state")
-        flow = self._take_state(state, browser_nonce, host)
+        flow = take_state(
+            self._oauth_states, self._clock.now(), self._redirect, state, browser_nonce, host
+        )
         if isinstance(flow, AlreadyConnected):
             return flow
         assert state is not None
@@ -153,10 +146,22 @@ class ConsentFlow:
             configured_api_domain=self._api_domain,
         )
         grant = self._exchange(accounts_url, code)
-        own = flow.mailbox == self._mailbox
-        account = self._account(flow.mailbox, own, stored, mail_api_url, accounts_url, grant)
         assert grant.refresh_token is not None
-        self._store(flow.mailbox, stored, accounts_url, mail_api_url, account, grant)
+        own = flow.mailbox == self._mailbox
+        try:
+            account = self._account(flow.mailbox, own, stored, mail_api_url, accounts_url, grant)
+            self._store(flow.mailbox, stored, accounts_url, mail_api_url, account, grant)
+        except Exception:
+            # Nothing keeps the token Zoho just made: revoke it, so that failed attempts do not
+            # push the user's other tokens out of Zoho's 20 (perhaps another mailbox's).
+            revoke_refresh_token(
+                self._accounts,
+                accounts_url,
+                grant.refresh_token,
+                mailbox=flow.mailbox,
+                which="the refresh token of a consent that failed",
+            )
+            raise
         self._oauth_states.mark_connected(digest(state), account.primary_address)
         return Connected(
             mailbox=flow.mailbox,
@@ -280,49 +285,6 @@ class ConsentFlow:
                 mailbox=mailbox,
                 which="its previous refresh token",
             )
-
-    def _take_state(
-        self, state: str | None, browser_nonce: str | None, host: str
-    ) -> AlreadyConnected | OAuthState:
-        """Take the state for this flow; when it was used and connected already (the success
-        page reloaded), say which mailbox instead."""
-        if not state:
-            raise InvalidRequest(f"the callback has no state; {START_AGAIN}", code="missing_state")
-        record = self._oauth_states.take(
-            digest(state), digest(browser_nonce or ""), self._clock.now()
-        )
-        if record is None:
-            raise Forbidden(
-                f"this state was not issued by this gateway (forged or mistyped); {START_AGAIN}",
-                code="invalid_state",
-            )
-        if record.used_at is not None:
-            if record.connected_address is not None:
-                return AlreadyConnected(record.connected_address)
-            raise Forbidden(f"this state was already used; {START_AGAIN}", code="state_replayed")
-        if browser_nonce is None:
-            origin = f"{self._redirect.scheme}://{self._redirect.netloc}"
-            log.warning(
-                "a consent callback at %s came without the flow's cookie; flows must start at "
-                "%s/api/email/auth, the host of ZOHO_REDIRECT_URI",
-                host,
-                origin,
-            )
-            raise Forbidden(
-                f"this browser brought no cookie of the consent flow to {host}. The flow must "
-                f"start and finish on the host of ZOHO_REDIRECT_URI ({self._redirect.netloc}) "
-                f"in one browser: open {origin}/api/email/auth",
-                code="state_wrong_browser",
-            )
-        if record.browser_hash != digest(browser_nonce):
-            raise Forbidden(
-                "this consent flow was started in another browser; finish it where it began, "
-                f"or {START_AGAIN}",
-                code="state_wrong_browser",
-            )
-        if self._clock.now() > record.expires_at:
-            raise Forbidden(f"this consent flow expired; {START_AGAIN}", code="state_expired")
-        return record
 
     def _trusted_server(self, server: str | None) -> str:
         """The accounts server to exchange the code at: Zoho's own or the configured one only."""

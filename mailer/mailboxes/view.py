@@ -6,6 +6,7 @@ from typing import Any
 
 from mailer.mailboxes.admin import ConnectLinkIssued, MailboxView
 from mailer.runtime.clock import utc_iso
+from mailer.sending.view import answer_view, hold_view
 
 
 def mailbox_view(view: MailboxView) -> dict[str, Any]:
@@ -21,8 +22,10 @@ def mailbox_view(view: MailboxView) -> dict[str, Any]:
         "token_expires_at": utc_iso(m.access_expires_at),
         "next_renewal_at": utc_iso(m.next_renewal_at) if m.refresh_token else None,
         "last_renewal": {"outcome": m.last_renewal_outcome, "at": utc_iso(m.last_renewal_at)},
-        "queue_depth": view.queue_depth,
-        "paused_until": utc_iso(view.paused_until),
+        "queue_depth": view.stats.queue_depth,
+        "paused_until": utc_iso(view.stats.paused_until),
+        "hold": hold_view(view.stats.hold),
+        "zoho_answers": [answer_view(a) for a in view.answers],
     }
 
 

@@ -21,7 +21,8 @@ GatewayError
 │   └── NotConfigured, AccountNotFound, SenderNotAllowed, LockTimeout
 └── UpstreamError (502)             Zoho failed or answered something unusable
     ├── UpstreamTimeout (504)
-    └── UpstreamRejected (502)      Zoho refused the message; carries Zoho's errorCode
+    ├── UpstreamRejected (502)      Zoho refused the message; carries Zoho's errorCode
+    └── ZohoUnknownAnswer (502)     Zoho answered what no rule covers: retried, never final
 
 Zoho's OAuth server has its own tree in ``zoho.accounts`` (TokenEndpointError), and Zoho
 Mail in ``zoho.mail`` (MailError); the token service and the Zoho transport turn them into these.
@@ -160,6 +161,33 @@ class UpstreamRejected(UpstreamError):
             "zoho_status": self.zoho_status,
             "caller_can_fix": self.caller_can_fix,
         }
+
+
+class ZohoUnknownAnswer(UpstreamError):
+    """Zoho answered what the gateway has no rule for: the message waits and is retried, and
+    enough of them in a row (or one that ``blocks_account``) hold the mailbox."""
+
+    code = "zoho_unknown_answer"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        call: str,
+        zoho_status: int | None,
+        zoho_error_code: str | None,
+        description: str | None,
+        blocks_account: bool,
+    ) -> None:
+        super().__init__(message)
+        self.call = call
+        self.zoho_status = zoho_status
+        self.zoho_error_code = zoho_error_code
+        self.description = description
+        self.blocks_account = blocks_account
+
+    def extra(self) -> dict[str, Any]:
+        return {"zoho_error_code": self.zoho_error_code, "zoho_status": self.zoho_status}
 
 
 class MailboxOnHold(NotReady):

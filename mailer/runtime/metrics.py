@@ -80,6 +80,7 @@ class MailboxState:
     name: str
     queue_depth: int
     token_seconds_left: float
+    held: bool = False
 
 
 class StateCollector(Collector):
@@ -95,11 +96,16 @@ class StateCollector(Collector):
         left = GaugeMetricFamily(
             "mailer_token_seconds_left", "Lifetime left of the access token.", labels=["mailbox"]
         )
+        held = GaugeMetricFamily(
+            "mailer_mailbox_held", "1 while the mailbox is on hold, else 0.", labels=["mailbox"]
+        )
         for state in self._read():
             depth.add_metric([state.name], state.queue_depth)
             left.add_metric([state.name], state.token_seconds_left)
+            held.add_metric([state.name], int(state.held))
         yield depth
         yield left
+        yield held
 
 
 def exposition(read_state: Callable[[], Iterable[MailboxState]]) -> bytes:

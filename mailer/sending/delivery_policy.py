@@ -1,4 +1,4 @@
-"""How the outbox retries: attempts, age, back-off with jitter, leases, throttle pauses."""
+"""How the outbox retries: attempts, age, back-off with jitter, leases, throttle pauses, holds."""
 
 from __future__ import annotations
 
@@ -19,6 +19,10 @@ class DeliveryPolicy:
     lease_seconds: float = 65
     throttle_pause_seconds: float = 60
     max_throttle_pause_seconds: float = 900
+    # Answers without a rule in a row (from different messages) that put a mailbox on hold.
+    hold_after: int = 3
+    # How often a held mailbox tries one message.
+    hold_probe_seconds: float = 900
 
     def retry_delay(self, attempts: int, rng: random.Random) -> float:
         return backoff(self.retry_seconds, attempts, cap_seconds=self.max_retry_seconds, jitter=rng)

@@ -23,10 +23,12 @@ from mailer.runtime.errors import (
     NotReady,
     UpstreamRejected,
     ZohoThrottled,
+    ZohoUnknownAnswer,
 )
 from mailer.runtime.logs import fields
 from mailer.runtime.pacing import RateLimit
 from mailer.sending.delivery_policy import DeliveryPolicy
+from mailer.sending.holds import MailboxHolds
 from mailer.sending.options import SendOptions
 from mailer.sending.request import OutgoingMessage
 from mailer.sending.results import (
@@ -40,7 +42,7 @@ from mailer.sending.results import (
 from mailer.sending.view import message_view
 from mailer.storage.outbox_ports import EventMaker, no_events
 from mailer.storage.ports import CallLedger, MessageQueue
-from mailer.storage.records import Outcome, StoredMessage
+from mailer.storage.records import Hold, Outcome, StoredMessage
 from mailer.transports import Receipt, Transport
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,14 @@ class Outbox:
         self._windows = pacing.windows_for(limits)
         self._rng = rng or random.Random()
         self._nonce = secrets.token_hex(4)
+        self.holds = MailboxHolds(
+            mailbox=mailbox,
+            ledger=ledger,
+            messages=messages,
+            clock=clock,
+            policy=policy,
+            events=events,
+        )
 
     @property
     def _owner(self) -> str:
@@ -137,23 +147,16 @@ class Outbox:
                 receipt, failure = self._attempt(stored, message)
                 return Accepted(message_id, receipt, failure)
             # Another request took the last permit meanwhile: the delivery loop sends it.
-            self._messages.retry(
-                message_id, self._owner, next_attempt_at=now + wait, attempts=0, now=now
-            )
-        if options.send_at is not None:
-            log.info(
-                "mailbox %s: scheduled %s for %s",
-                self._mailbox,
-                message_id,
-                utc_iso(options.send_at),
-            )
-            return Accepted(message_id, scheduled=True)
+            self._wait(stored, now + wait)
+        scheduled = options.send_at is not None
         log.info(
-            "mailbox %s: queued %s: pacing or a pause holds it for the delivery loop",
+            "mailbox %s: %s %s for the delivery loop%s",
             self._mailbox,
+            "scheduled" if scheduled else "queued",
             message_id,
+            f" at {utc_iso(options.send_at)}" if scheduled else " (the pace, a pause or a hold)",
         )
-        return Accepted(message_id)
+        return Accepted(message_id, scheduled=scheduled)
 
     # Delivering --------------------------------------------------------------------------
 
@@ -162,7 +165,10 @@ class Outbox:
         sent = 0
         for _ in range(MAX_PER_PASS):
             now = self._clock.now()
-            if self._paused(now) or self._transport.hold_reason() is not None:
+            pause = self._ledger.pause(self._mailbox)
+            if pause is not None and pause.hold is not None:
+                return sent + self._probe(pause.hold)
+            if (pause is not None and pause.paused(now)) or self._transport.hold_reason():
                 break
             stored = self._messages.claim_due(
                 self._mailbox,
@@ -184,6 +190,18 @@ class Outbox:
             sent += receipt is not None
         return sent
 
+    def _probe(self, hold: Hold) -> int:
+        """A held mailbox sends nothing but its probe, when one is due (and pacing allows)."""
+        stored = self.holds.probe(hold, owner=self._owner, lease_seconds=self._policy.lease_seconds)
+        if stored is None:
+            return 0
+        wait = self._take_permits(stored.calls, self._clock.now())
+        if wait > 0:
+            self._wait(stored, self._clock.now() + wait)
+            return 0
+        receipt, _ = self._attempt(stored, from_stored(stored))
+        return int(receipt is not None)
+
     def _attempt(
         self, stored: StoredMessage, message: OutgoingMessage
     ) -> tuple[Receipt | None, GatewayError | None]:
@@ -201,6 +219,10 @@ class Outbox:
         except NotReady as exc:
             self._not_now(stored, attempts, exc)
             return None, None
+        except ZohoUnknownAnswer as exc:
+            self.holds.unknown(stored, exc)
+            self._retry_or_fail(stored, attempts, exc.code, exc.message)
+            return None, None
         except GatewayError as exc:
             self._retry_or_fail(stored, attempts, exc.code, exc.message)
             return None, None
@@ -214,7 +236,7 @@ class Outbox:
         )
         if not self._finish(stored, sent, now):
             log.warning("sent %s after its lease ran out; it may be delivered twice", stored.id)
-        self._ledger.clear_pause(self._mailbox)
+        self.holds.settled()
         log.info(
             "delivered %s zoho_message_id=%s attempt=%d",
             stored.id,
@@ -284,11 +306,7 @@ class Outbox:
         )
         log.warning(
             "mailbox %s: attempt %d of %s failed (%s); retry in %d s",
-            self._mailbox,
-            attempts,
-            stored.id,
-            code,
-            delay,
+            *(self._mailbox, attempts, stored.id, code, delay),
         )
 
     def _fail(self, stored: StoredMessage, attempts: int, exc: GatewayError) -> None:
@@ -298,11 +316,7 @@ class Outbox:
         )
         self._finish(stored, failed, self._clock.now())
         log.warning(
-            "mailbox %s: %s failed for good: %s %s",
-            self._mailbox,
-            stored.id,
-            exc.code,
-            zoho_code or "",
+            "mailbox %s: %s failed for good: %s %s", self._mailbox, stored.id, exc.code, zoho_code
         )
 
     def _finish(self, stored: StoredMessage, outcome: Outcome, now: float) -> bool:
@@ -318,10 +332,6 @@ class Outbox:
 
     # Pacing ------------------------------------------------------------------------------
 
-    def _paused(self, now: float) -> bool:
-        pause = self._ledger.pause(self._mailbox)
-        return pause is not None and pause.paused_until > now
-
     def _take_permits(self, calls: int, now: float) -> float:
         return self._ledger.take(self._mailbox, calls, self._windows, now=now)
 
@@ -331,6 +341,10 @@ class Outbox:
         """A message of this mailbox (another mailbox's is as good as unknown)."""
         stored = self._messages.get(message_id)
         return stored if stored is not None and stored.mailbox == self._mailbox else None
+
+    def hold(self) -> Hold | None:
+        pause = self._ledger.pause(self._mailbox)
+        return pause.hold if pause is not None else None
 
     def stats(self) -> OutboxStats:
         return outbox_stats(self._messages, self._ledger, self._mailbox, self._clock.now())

@@ -9,7 +9,7 @@ from typing import Any
 from mailer.runtime.errors import GatewayError
 from mailer.sending.request import OutgoingMessage
 from mailer.storage.ports import CallLedger, MessageQueue
-from mailer.storage.records import Outcome, StoredMessage
+from mailer.storage.records import Hold, Outcome, StoredMessage
 from mailer.transports import Receipt
 
 
@@ -62,6 +62,7 @@ class OutboxStats:
     queue_depth: int
     oldest_queued_age_seconds: float | None
     paused_until: float | None
+    hold: Hold | None = None
 
 
 def outbox_stats(
@@ -75,7 +76,8 @@ def outbox_stats(
         oldest_queued_age_seconds=None
         if queue.oldest_created_at is None
         else round(now - queue.oldest_created_at, 1),
-        paused_until=pause.paused_until if pause is not None and pause.paused_until > now else None,
+        paused_until=pause.paused_until if pause is not None and pause.paused(now) else None,
+        hold=pause.hold if pause is not None else None,
     )
 
 

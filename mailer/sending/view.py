@@ -8,7 +8,7 @@ from typing import Any
 from mailer.runtime.clock import utc_iso
 from mailer.sending.queue import Page
 from mailer.sending.results import Accepted, OutboxStats
-from mailer.storage.records import StoredMessage
+from mailer.storage.records import Hold, StoredMessage, ZohoAnswer
 from mailer.transports import Readiness, Receipt
 
 
@@ -66,10 +66,21 @@ def sent_view(receipt: Receipt) -> dict[str, Any]:
 
 
 def status_view(
-    readiness: Readiness, stats: OutboxStats | None, mailbox: str | None = None
+    readiness: Readiness,
+    stats: OutboxStats | None,
+    mailbox: str | None = None,
+    hold: Hold | None = None,
 ) -> dict[str, Any]:
-    """Ready and why; the key's mailbox, its details and its queue for a key holder."""
-    body: dict[str, Any] = {"ready": readiness.ready, "reason": readiness.reason}
+    """Ready and why; the key's mailbox, its details, its queue and its hold (with Zoho's
+    words) for a key holder."""
+    body: dict[str, Any] = {"ready": readiness.ready and hold is None, "reason": readiness.reason}
+    if hold is not None:
+        body.update(
+            reason="the mailbox is on hold: Zoho answered what the gateway has no rule for; "
+            "sends are accepted and wait, one is tried now and then, and an admin can resume it "
+            "(POST /api/email/mailboxes/<name>/resume)",
+            code="mailbox_held",
+        )
     if stats is not None:
         body["mailbox_name"] = mailbox
         body.update(readiness.details)
@@ -77,6 +88,7 @@ def status_view(
             queue_depth=stats.queue_depth,
             oldest_queued_age_seconds=stats.oldest_queued_age_seconds,
             paused_until=utc_iso(stats.paused_until),
+            hold=hold_view(stats.hold),
         )
     return body
 
@@ -84,3 +96,33 @@ def status_view(
 def page_view(page: Page) -> dict[str, Any]:
     """A page of a mailbox's messages, newest first, and where the next page starts."""
     return {"messages": [message_view(m) for m in page.messages], "next_cursor": page.next_cursor}
+
+
+def hold_view(hold: Hold | None) -> dict[str, Any] | None:
+    """A mailbox's hold as its view, status and webhooks show it, with Zoho's own words."""
+    if hold is None:
+        return None
+    answer = hold.answer
+    return {
+        "since": utc_iso(hold.since),
+        "reason": hold.reason,
+        "zoho": None
+        if answer is None
+        else {
+            "http_status": answer.http_status,
+            "code": answer.code,
+            "description": answer.description,
+        },
+        "next_probe_at": utc_iso(hold.next_probe_at),
+    }
+
+
+def answer_view(answer: ZohoAnswer) -> dict[str, Any]:
+    """An answer of Zoho's that no rule covers (never a token or an address)."""
+    return {
+        "at": utc_iso(answer.at),
+        "call": answer.call,
+        "http_status": answer.http_status,
+        "code": answer.code,
+        "description": answer.description,
+    }

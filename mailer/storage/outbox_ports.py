@@ -1,5 +1,5 @@
 """What the outbox needs of the state store: the message queue, the ledger of calls to Zoho
-Mail (pacing and pauses), and the webhook events. ``ports.Storage`` gathers them with the rest.
+Mail (pacing, pauses and holds), and the webhook events. ``ports.Storage`` gathers them with the rest.
 """
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ from typing import Any, Protocol
 from mailer.runtime.pacing import RateLimit
 from mailer.storage.records import (
     Attachment,
+    Hold,
     MailPause,
     Outcome,
     StoredMessage,
     WebhookEvent,
+    ZohoAnswer,
 )
 
 
@@ -102,6 +104,15 @@ class MessageQueue(Protocol):
     ) -> list[StoredMessage]:
         """A mailbox's messages newest first, after the (created_at, id) ``before``."""
 
+    def claim_probe(
+        self, mailbox: str, *, held_since: float, now: float, owner: str, leased_until: float
+    ) -> StoredMessage | None:
+        """Lease one waiting message of a held mailbox, whatever its retry time: first one not
+        tried since the hold began."""
+
+    def release_held(self, mailbox: str, *, now: float) -> int:
+        """A hold ended: the mailbox's waiting messages are due now."""
+
     def due_mailboxes(self, *, now: float) -> list[str]:
         """The mailboxes that have a message due now."""
 
@@ -133,11 +144,47 @@ class CallLedger(Protocol):
     ) -> float:
         """How long ``calls`` calls would wait now, a throttle pause included; records nothing."""
 
-    def pause(self, mailbox: str) -> MailPause | None: ...
+    def pause(self, mailbox: str) -> MailPause | None:
+        """The mailbox's throttle pause, hold and streak of answers without a rule."""
 
     def set_pause(self, mailbox: str, *, paused_until: float, throttles: int) -> None: ...
 
-    def clear_pause(self, mailbox: str) -> None: ...
+    def settle(
+        self, mailbox: str, *, resumed: Callable[[Hold], WebhookEvent | None]
+    ) -> Hold | None:
+        """Zoho took a call: no pause, no streak, no hold any more; returns the hold it ended
+        (its ``resumed`` event stored with the change)."""
+
+    def end_hold(
+        self, mailbox: str, *, resumed: Callable[[Hold], WebhookEvent | None]
+    ) -> Hold | None:
+        """An admin resumed the mailbox; returns the hold that ended."""
+
+    def note_unknown(
+        self,
+        mailbox: str,
+        message_id: str,
+        answer: ZohoAnswer,
+        *,
+        hold_after: int,
+        blocks: bool,
+        next_probe_at: float,
+        held: Callable[[Hold], WebhookEvent | None],
+    ) -> Hold | None:
+        """Record an answer without a rule; hold the mailbox when it ``blocks`` the account or
+        ``hold_after`` messages in a row met one. Returns the hold this answer started."""
+
+    def claim_probe(self, mailbox: str, *, now: float, next_probe_at: float) -> bool:
+        """Whether this process may send the held mailbox's next probe now (one, everywhere)."""
+
+    def probes_due(self, *, now: float) -> list[str]:
+        """The held mailboxes whose next probe is due."""
+
+    def holds(self) -> dict[str, Hold]:
+        """Every held mailbox's hold."""
+
+    def answers(self, mailbox: str) -> list[ZohoAnswer]:
+        """The last answers without a rule, newest first."""
 
 
 class EventMaker(Protocol):

@@ -127,11 +127,39 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class ZohoAnswer:
+    """An answer of Zoho Mail that the gateway has no rule for: what it said, never a token or
+    an address."""
+
+    at: float
+    call: str  # "send", "upload", "accounts"
+    http_status: int | None
+    code: str | None
+    description: str | None
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A mailbox Zoho may not be sending for: nothing goes out but one probe at a time."""
+
+    since: float
+    reason: str  # "unknown_answers" or "account_blocked"
+    answer: ZohoAnswer | None
+    next_probe_at: float
+
+
+@dataclass(frozen=True)
 class MailPause:
-    """Zoho throttled this mailbox: no calls before ``paused_until``."""
+    """Zoho throttled this mailbox (no calls before ``paused_until``), or holds it."""
 
     paused_until: float
     throttles: int
+    hold: Hold | None = None
+    # The messages that met an answer without a rule since the last accepted send.
+    unknown_streak: tuple[str, ...] = ()
+
+    def paused(self, now: float) -> bool:
+        return self.paused_until > now
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from mailer.runtime.errors import (
     UpstreamRejected,
     UpstreamTimeout,
     ZohoThrottled,
+    ZohoUnknownAnswer,
 )
 from mailer.sending.request import OutgoingMessage
 from mailer.storage.ports import MailboxStore, SingleFlight
@@ -25,11 +26,13 @@ from mailer.storage.records import Attachment, Mailbox
 from mailer.transports import Readiness, Receipt
 from mailer.zoho.account import Account
 from mailer.zoho.mail import (
+    MailAccountBlocked,
     MailError,
     MailRejected,
     MailThrottled,
     MailTimeout,
     MailTokenRejected,
+    MailUnknown,
     UploadedAttachment,
     ZohoMail,
     choose_account,
@@ -39,17 +42,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Zoho error codes that mean the gateway built a wrong request, not the caller.
-GATEWAY_FAULT_CODES = frozenset(
-    {
-        "EXTRA_KEY_FOUND_IN_JSON",
-        "EXTRA_PARAM_FOUND",
-        "URL_RULE_NOT_CONFIGURED",
-        "PATTERN_NOT_MATCHED",
-        "INVALID_TICKET",
-        "INVALID_OAUTHSCOPE",
-    }
-)
+# Validation codes that mean the gateway built a wrong request, not the caller.
+GATEWAY_FAULT_CODES = frozenset({"EXTRA_KEY_FOUND_IN_JSON", "PATTERN_NOT_MATCHED"})
 # A sender unknown to the cached send-as list triggers a fresh look-up at most this often.
 ACCOUNT_REFRESH_SECONDS = 60
 # How long a caller is asked to wait after Zoho throttled us.
@@ -106,6 +100,16 @@ def as_gateway_error(exc: MailError) -> GatewayError:
             f"Zoho Mail refused a freshly renewed access token: {exc.reason}",
             code="zoho_token_rejected",
         )
+    if isinstance(exc, MailUnknown):
+        return ZohoUnknownAnswer(
+            f"Zoho Mail answered what the gateway has no rule for: {exc.reason}; the message "
+            "waits and is retried",
+            call=exc.call,
+            zoho_status=exc.status,
+            zoho_error_code=exc.error_code,
+            description=exc.description,
+            blocks_account=isinstance(exc, MailAccountBlocked),
+        )
     if isinstance(exc, MailRejected):
         caller_can_fix = exc.error_code not in GATEWAY_FAULT_CODES
         return UpstreamRejected(
@@ -156,7 +160,7 @@ class ZohoTransport:
 
     def send(self, message: OutgoingMessage, message_id: str) -> Receipt:
         try:
-            account = self.account()
+            account = self._unblocked(self.account())
             sender = self._sender(message.sender, account)
             uploaded = self._upload(account, [a for a in message.attachments if not a.content_id])
             images = [a for a in message.attachments if a.content_id]
@@ -211,8 +215,28 @@ class ZohoTransport:
             )
             return account
 
+    def _unblocked(self, account: Account) -> Account:
+        """The account, unless Zoho's look-up says its outgoing mail is blocked (asked again
+        before each try while it says so): then the mailbox holds."""
+        if account.outgoing_blocked:
+            account = self.account(refresh=True)
+        if account.outgoing_blocked:
+            raise ZohoUnknownAnswer(
+                "Zoho's account look-up says the account's outgoing mail is blocked",
+                call="accounts",
+                zoho_status=200,
+                zoho_error_code="outgoingBlocked",
+                description="outgoingBlocked: true in the account look-up",
+                blocks_account=True,
+            )
+        return account
+
     def look_up_account(self) -> None:
-        self.account(refresh=True)
+        """Read the account and its send-as addresses from Zoho again."""
+        try:
+            self.account(refresh=True)
+        except MailError as exc:
+            raise as_gateway_error(exc) from exc
 
     def hold_reason(self) -> NotReady | None:
         try:

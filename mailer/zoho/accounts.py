@@ -9,28 +9,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import requests
 
+from mailer.config.data_centres import normalise_server
 from mailer.zoho.http import ZohoSession, json_body
 
 log = logging.getLogger(__name__)
 
 SCOPES = ("ZohoMail.messages.CREATE", "ZohoMail.accounts.READ")
-
-# Zoho's data centres: accounts server -> Zoho Mail API host (zoho-api.md, section 1).
-DATA_CENTRES: dict[str, str] = {
-    "https://accounts.zoho.com": "https://mail.zoho.com",
-    "https://accounts.zoho.eu": "https://mail.zoho.eu",
-    "https://accounts.zoho.in": "https://mail.zoho.in",
-    "https://accounts.zoho.com.au": "https://mail.zoho.com.au",
-    "https://accounts.zoho.jp": "https://mail.zoho.jp",
-    "https://accounts.zoho.uk": "https://mail.zoho.uk",
-    "https://accounts.zohocloud.ca": "https://mail.zohocloud.ca",
-    "https://accounts.zoho.sa": "https://mail.zoho.sa",
-    "https://accounts.zoho.com.cn": "https://mail.zoho.com.cn",
-}
 
 # Older replies give the lifetime in milliseconds; no access token lives longer than a day.
 MAX_LIFETIME_SECONDS = 86400
@@ -69,36 +57,6 @@ class TokenGrant:
     expires_in_seconds: float
     refresh_token: str | None
     api_domain: str | None
-
-
-def normalise_server(url: str) -> str:
-    """An accounts-server URL as compared with the allow-list: scheme and host, no slash."""
-    parts = urlsplit(url.strip())
-    return f"{parts.scheme.lower()}://{(parts.netloc or '').lower()}{parts.path.rstrip('/')}"
-
-
-def trusted_server(server: str, configured: str) -> str | None:
-    """``server`` if it is the configured accounts server or one of Zoho's own; else None
-    (a code or refresh token is never sent anywhere else)."""
-    wanted = normalise_server(server)
-    if wanted == normalise_server(configured):
-        return configured
-    return wanted if wanted in DATA_CENTRES else None
-
-
-def mail_host_for(accounts_url: str) -> str | None:
-    """The Zoho Mail API host of the data centre an accounts server belongs to."""
-    return DATA_CENTRES.get(normalise_server(accounts_url))
-
-
-def mail_api_for(
-    accounts_url: str, *, configured_accounts_url: str, configured_api_domain: str
-) -> str:
-    """The Zoho Mail API host of a mailbox connected at ``accounts_url``: ZOHO_API_DOMAIN for
-    the configured data centre, else its own data centre's host."""
-    if normalise_server(accounts_url) == normalise_server(configured_accounts_url):
-        return configured_api_domain
-    return mail_host_for(accounts_url) or configured_api_domain
 
 
 def lifetime_seconds(body: dict[str, Any]) -> float:
@@ -149,8 +107,16 @@ class ZohoAccounts:
     """Client of Zoho's OAuth server for one OAuth client (id, secret, redirect URI)."""
 
     def __init__(
-        self, *, client_id: str, client_secret: str, redirect_uri: str, session: ZohoSession
+        self,
+        *,
+        client_id: str,
+        client_secret: str,
+        redirect_uri: str,
+        session: ZohoSession,
+        home_accounts_url: str = "https://accounts.zoho.com",
     ) -> None:
+        # The data centre the client was registered in (ZOHO_ACCOUNTS_URL).
+        self._home_accounts_url = home_accounts_url
         self._client_id = client_id
         self._client_secret = client_secret
         self._redirect_uri = redirect_uri
@@ -187,18 +153,24 @@ class ZohoAccounts:
     def revoke(self, accounts_url: str, refresh_token: str) -> None:
         """Revoke a refresh token (and its access tokens) at Zoho; raises TokenEndpointError.
 
-        Zoho documents the token as a query parameter; it travels in the form body here, as
-        every credential does, so that no access log records it."""
+        As Zoho documents it: the token in the query string (whether Zoho reads a form body is
+        unknown), and ``{"status": "success"}`` back. The URL goes to Zoho only: the gateway
+        logs no URL, and urllib3's own request lines are kept out of the logs (runtime.logs)."""
         try:
             response = self._session.post(
-                f"{accounts_url}/oauth/v2/token/revoke", data={"token": refresh_token}
+                f"{accounts_url}/oauth/v2/token/revoke", params={"token": refresh_token}
             )
         except requests.RequestException as exc:
             raise TransientFailure(
                 f"could not reach the revoke endpoint ({type(exc).__name__})"
             ) from exc
-        if response.status_code != 200:
-            raise GrantRefused(f"HTTP {response.status_code}")
+        body = json_body(response)
+        if response.status_code != 200 or body is None or body.get("status") != "success":
+            error = body.get("error") if body else None
+            raise GrantRefused(
+                f"HTTP {response.status_code}"
+                + (f" {error[:64]}" if isinstance(error, str) else "")
+            )
 
     def _token(self, accounts_url: str, params: dict[str, str]) -> TokenGrant:
         # Credentials travel in the form body, never in the URL, so that no proxy or
@@ -212,4 +184,16 @@ class ZohoAccounts:
             raise TransientFailure(
                 f"could not reach the token endpoint ({type(exc).__name__})"
             ) from exc
-        return classify(response.status_code, json_body(response))
+        try:
+            return classify(response.status_code, json_body(response))
+        except GrantRefused as exc:
+            if "invalid_client" not in exc.reason or normalise_server(accounts_url) == (
+                normalise_server(self._home_accounts_url)
+            ):
+                raise
+            raise GrantRefused(
+                f"{exc.reason} at {normalise_server(accounts_url)}, another data centre than "
+                f"this OAuth client's ({normalise_server(self._home_accounts_url)}): enable that "
+                "data centre for the client in Zoho's API console (Settings, Multi-DC), with the "
+                "same credentials or that data centre's own secret"
+            ) from exc

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -13,6 +15,22 @@ if TYPE_CHECKING:
     from requests.sessions import _Settings
 
 USER_AGENT = "zoho-mail-gateway/0.1"
+_QUERY_SECRET = re.compile(r"([?&](?:token|refresh_token|client_secret|code)=)[^&\s\"]+")
+
+
+class QueryRedaction(logging.Filter):
+    """urllib3 logs each request's URL at DEBUG; Zoho's revoke call carries the token in its
+    query string, as Zoho documents it. Every such value is replaced before anything logs it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _QUERY_SECRET.sub(r"\1<redacted>", message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(QueryRedaction())
 
 
 class ZohoSession(requests.Session):

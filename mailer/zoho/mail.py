@@ -1,12 +1,16 @@
-"""Zoho Mail's REST API: the account lookup, attachment upload and send, with its errors classified.
+"""Zoho Mail's REST API: the account lookup, attachment upload and send, with its answers classified.
 
-Errors come in Zoho's envelope ``{"data": {"errorCode": ...}, "status": {"code": n}}``:
+Errors come in Zoho's envelope ``{"data": {"errorCode": ...}, "status": {"code": n}}``, but
+Zoho documents few of its answers, so only those it documents have a rule:
 
 MailError
 ├── MailTokenRejected   401 INVALID_OAUTHTOKEN: renew the token once and retry once
 ├── MailThrottled       429 or a throttle errorCode: pause, do not fail the message
-├── MailRejected        any other 4xx: the request itself is wrong; carries errorCode
-└── MailUnavailable     5xx, connection error, unreadable reply: transient
+├── MailRejected        a documented input-validation code: this message is wrong
+├── MailUnknown         any other answer (a new code, a 403, a body that is not Zoho's
+│   │                   envelope, a success status with an error inside): retry, never fail
+│   └── MailAccountBlocked  an answer that says the account may not send now
+└── MailUnavailable     5xx, connection error: transient
     └── MailTimeout     no answer within the timeout
 """
 
@@ -19,19 +23,45 @@ from typing import Any
 import requests
 
 from mailer.zoho.account import Account
-from mailer.zoho.http import ZohoSession, json_body
+from mailer.zoho.http import ZohoSession, call_name, json_body
 
 THROTTLE_CODES = frozenset({"URL_ROLLING_THROTTLES_LIMIT_EXCEEDED", "THROTTLES_LIMIT_EXCEEDED"})
+# Zoho's input-validation codes (the shared IAM framework's): the request itself is wrong, so
+# sending the same message again cannot help. Only these fail a message for good.
+VALIDATION_CODES = frozenset(
+    {
+        "INVALID_DATA",
+        "EXTRA_KEY_FOUND_IN_JSON",
+        "PATTERN_NOT_MATCHED",
+        "LESS_THAN_MIN_OCCURANCE",
+        "JSON_PARSE_ERROR",
+    }
+)
+# Words of an answer that says the account may not send now (Zoho's "Mail Outgoing blocked",
+# a sending limit reached). No document names the code, so the words decide; a wrong guess only
+# holds the mailbox sooner, it never fails a message.
+BLOCKED_WORDS = ("BLOCK", "LIMIT_EXCEEDED", "SENDING_LIMIT", "SUSPEND")
 
 
 class MailError(Exception):
     """Zoho Mail did not do what we asked; ``reason`` is safe to log and show."""
 
-    def __init__(self, reason: str, *, status: int | None = None, error_code: str | None = None):
+    def __init__(
+        self,
+        reason: str,
+        *,
+        status: int | None = None,
+        error_code: str | None = None,
+        description: str | None = None,
+    ):
         super().__init__(reason)
         self.reason = reason
         self.status = status
         self.error_code = error_code
+        # Zoho's own words (status.description and moreInfo), as it gave them.
+        self.description = description
+        # Which call met it ("send", "upload", "accounts"), set by the client.
+        self.call = "other"
 
 
 class MailTokenRejected(MailError):
@@ -44,6 +74,14 @@ class MailThrottled(MailError):
 
 class MailRejected(MailError):
     """Zoho refused this request; sending it again will not help."""
+
+
+class MailUnknown(MailError):
+    """Zoho answered something no rule covers: the message waits and is retried."""
+
+
+class MailAccountBlocked(MailUnknown):
+    """Zoho says the account may not send now (outgoing blocked, a sending limit)."""
 
 
 class MailUnavailable(MailError):
@@ -85,22 +123,42 @@ class ZohoOAuth(requests.auth.AuthBase):
 
 
 def _envelope_error(response: requests.Response, body: dict[str, Any] | None) -> MailError:
-    """Classify a reply that is not a success."""
+    """Classify a reply that is not a success: by rule where Zoho documents one, else unknown."""
     status = response.status_code
     data = body.get("data") if body else None
     error_code = data.get("errorCode") if isinstance(data, dict) else None
     error_code = error_code if isinstance(error_code, str) else None
-    more = data.get("moreInfo") if isinstance(data, dict) else None
+    words = _description(body)
     reason = f"Zoho Mail answered HTTP {status}" + (f" {error_code}" if error_code else "")
-    if isinstance(more, str) and more:
-        reason += f" ({more[:200]})"
+    if words:
+        reason += f" ({words})"
+    kind: type[MailError]
     if status == 401 or error_code == "INVALID_OAUTHTOKEN":
-        return MailTokenRejected(reason, status=status, error_code=error_code)
-    if status == 429 or (error_code is not None and error_code in THROTTLE_CODES):
-        return MailThrottled(reason, status=status, error_code=error_code)
-    if 400 <= status < 500:
-        return MailRejected(reason, status=status, error_code=error_code)
-    return MailUnavailable(reason, status=status, error_code=error_code)
+        kind = MailTokenRejected
+    elif status == 429 or error_code in THROTTLE_CODES:
+        kind = MailThrottled
+    elif status >= 500:
+        kind = MailUnavailable
+    elif 400 <= status < 500 and error_code in VALIDATION_CODES:
+        kind = MailRejected
+    elif any(word in f"{error_code} {words}".upper().replace(" ", "_") for word in BLOCKED_WORDS):
+        kind = MailAccountBlocked
+    else:
+        kind = MailUnknown
+    return kind(reason, status=status, error_code=error_code, description=words or None)
+
+
+def _description(body: dict[str, Any] | None) -> str:
+    """Zoho's words in an error envelope: ``status.description`` and ``data.moreInfo``."""
+    if body is None:
+        return ""
+    status = body.get("status")
+    data = body.get("data")
+    parts = [
+        status.get("description") if isinstance(status, dict) else None,
+        data.get("moreInfo") if isinstance(data, dict) else None,
+    ]
+    return "; ".join(p[:200] for p in parts if isinstance(p, str) and p)
 
 
 def _status_ok(response: requests.Response, body: dict[str, Any] | None) -> bool:
@@ -233,6 +291,8 @@ class ZohoMail:
             raise MailUnavailable(f"could not reach Zoho Mail ({type(exc).__name__})") from exc
         body = json_body(response)
         if not _status_ok(response, body):
-            raise _envelope_error(response, body)
+            error = _envelope_error(response, body)
+            error.call = call_name(url)
+            raise error
         assert body is not None
         return body

@@ -1,11 +1,19 @@
-"""Calls made to Zoho Mail (table ``mail_calls``) and throttle pauses (``mail_pauses``)."""
+"""Calls made to Zoho Mail (table ``mail_calls``), throttle pauses and holds (``mail_pauses``),
+and the answers of Zoho that no rule covers (``zoho_answers``)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+
 from mailer.runtime import pacing
 from mailer.runtime.pacing import RateLimit
-from mailer.storage.database import Database, Tx
-from mailer.storage.records import MailPause
+from mailer.storage.database import Database, Row, Tx
+from mailer.storage.records import Hold, MailPause, WebhookEvent, ZohoAnswer
+from mailer.storage.tables.webhooks import insert_event
+
+# How many answers without a rule each mailbox keeps for its admin.
+ANSWERS_KEPT = 10
 
 
 class LedgerTable:
@@ -39,11 +47,13 @@ class LedgerTable:
         since = now - pacing.longest(windows) if windows and calls > 0 else now + 1
         with self._db.read() as tx:
             rows = tx.rows(
-                "SELECT p.paused_until, c.at FROM (SELECT 1 AS one) AS o"
+                "SELECT p.paused_until, p.held_since, c.at FROM (SELECT 1 AS one) AS o"
                 " LEFT JOIN mail_pauses p ON p.mailbox = ?"
                 " LEFT JOIN mail_calls c ON c.mailbox = ? AND c.at > ? ORDER BY c.at",
                 (mailbox, mailbox, since),
             )
+        if rows[0]["held_since"] is not None:
+            return float("inf")  # held: only a probe of the delivery loop calls Zoho
         paused_until = rows[0]["paused_until"]
         paused = 0.0 if paused_until is None else max(0.0, paused_until - now)
         recent = [row["at"] for row in rows if row["at"] is not None]
@@ -62,10 +72,119 @@ class LedgerTable:
             (mailbox, paused_until, throttles),
         )
 
-    def clear_pause(self, mailbox: str) -> None:
+    def settle(
+        self, mailbox: str, *, resumed: Callable[[Hold], WebhookEvent | None]
+    ) -> Hold | None:
         if self.pause(mailbox) is None:
-            return  # the common case, answered without a write transaction
-        self._db.run("DELETE FROM mail_pauses WHERE mailbox = ?", (mailbox,))
+            return None  # the common case, answered without a write transaction
+        return self._clear(mailbox, resumed)
+
+    def end_hold(
+        self, mailbox: str, *, resumed: Callable[[Hold], WebhookEvent | None]
+    ) -> Hold | None:
+        return self._clear(mailbox, resumed)
+
+    def note_unknown(
+        self,
+        mailbox: str,
+        message_id: str,
+        answer: ZohoAnswer,
+        *,
+        hold_after: int,
+        blocks: bool,
+        next_probe_at: float,
+        held: Callable[[Hold], WebhookEvent | None],
+    ) -> Hold | None:
+        with self._db.write(serialize=f"hold:{mailbox}") as tx:
+            tx.execute(
+                "INSERT INTO zoho_answers (mailbox, at, call_name, http_status, code, description)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (mailbox, answer.at, answer.call, answer.http_status, answer.code,
+                 answer.description),
+            )  # fmt: skip
+            tx.execute(
+                "DELETE FROM zoho_answers WHERE mailbox = ? AND at < ("
+                "SELECT min(at) FROM (SELECT at FROM zoho_answers WHERE mailbox = ?"
+                " ORDER BY at DESC LIMIT ?) AS kept)",
+                (mailbox, mailbox, ANSWERS_KEPT),
+            )
+            pause = _pause(tx, mailbox)
+            streak = tuple(dict.fromkeys((*(pause.unknown_streak if pause else ()), message_id)))
+            start = pause is None or pause.hold is None
+            start = start and (blocks or len(streak) >= hold_after)
+            hold = (
+                Hold(
+                    answer.at,
+                    "account_blocked" if blocks else "unknown_answers",
+                    answer,
+                    next_probe_at,
+                )
+                if start
+                else None
+            )
+            tx.execute(
+                "INSERT INTO mail_pauses (mailbox, paused_until, throttles, unknown_streak)"
+                " VALUES (?, 0, 0, ?) ON CONFLICT (mailbox) DO UPDATE"
+                " SET unknown_streak = excluded.unknown_streak",
+                (mailbox, json.dumps(streak)),
+            )
+            if hold is not None:
+                tx.execute(
+                    "UPDATE mail_pauses SET held_since = ?, hold_reason = ?, hold_answer = ?,"
+                    " next_probe_at = ? WHERE mailbox = ?",
+                    (hold.since, hold.reason, _answer_json(answer), hold.next_probe_at, mailbox),
+                )
+                event = held(hold)
+                if event is not None:
+                    insert_event(tx, event)
+            return hold
+
+    def claim_probe(self, mailbox: str, *, now: float, next_probe_at: float) -> bool:
+        return (
+            self._db.run(
+                "UPDATE mail_pauses SET next_probe_at = ?"
+                " WHERE mailbox = ? AND held_since IS NOT NULL AND next_probe_at <= ?",
+                (next_probe_at, mailbox, now),
+            )
+            == 1
+        )
+
+    def probes_due(self, *, now: float) -> list[str]:
+        with self._db.read() as tx:
+            rows = tx.rows(
+                "SELECT mailbox FROM mail_pauses"
+                " WHERE held_since IS NOT NULL AND next_probe_at <= ?",
+                (now,),
+            )
+        return [row["mailbox"] for row in rows]
+
+    def holds(self) -> dict[str, Hold]:
+        with self._db.read() as tx:
+            rows = tx.rows("SELECT * FROM mail_pauses WHERE held_since IS NOT NULL")
+        return {row["mailbox"]: hold for row in rows if (hold := _hold(row)) is not None}
+
+    def answers(self, mailbox: str) -> list[ZohoAnswer]:
+        with self._db.read() as tx:
+            rows = tx.rows(
+                "SELECT * FROM zoho_answers WHERE mailbox = ? ORDER BY at DESC LIMIT ?",
+                (mailbox, ANSWERS_KEPT),
+            )
+        return [
+            ZohoAnswer(r["at"], r["call_name"], r["http_status"], r["code"], r["description"])
+            for r in rows
+        ]
+
+    def _clear(self, mailbox: str, resumed: Callable[[Hold], WebhookEvent | None]) -> Hold | None:
+        with self._db.write(serialize=f"hold:{mailbox}") as tx:
+            pause = _pause(tx, mailbox)
+            if pause is None:
+                return None
+            tx.execute("DELETE FROM mail_pauses WHERE mailbox = ?", (mailbox,))
+            if pause.hold is not None:
+                event = resumed(pause.hold)
+                if event is not None:
+                    insert_event(tx, event)
+            return pause.hold
 
 
 def _recent(tx: Tx, mailbox: str, windows: tuple[RateLimit, ...], now: float) -> list[float]:
@@ -77,5 +196,32 @@ def _recent(tx: Tx, mailbox: str, windows: tuple[RateLimit, ...], now: float) ->
 
 
 def _pause(tx: Tx, mailbox: str) -> MailPause | None:
-    row = tx.row("SELECT paused_until, throttles FROM mail_pauses WHERE mailbox = ?", (mailbox,))
-    return None if row is None else MailPause(row["paused_until"], row["throttles"])
+    row = tx.row("SELECT * FROM mail_pauses WHERE mailbox = ?", (mailbox,))
+    if row is None:
+        return None
+    streak = tuple(json.loads(row["unknown_streak"])) if row["unknown_streak"] else ()
+    return MailPause(row["paused_until"], row["throttles"], _hold(row), streak)
+
+
+def _hold(row: Row) -> Hold | None:
+    if row["held_since"] is None:
+        return None
+    answer = json.loads(row["hold_answer"]) if row["hold_answer"] else None
+    return Hold(
+        row["held_since"],
+        row["hold_reason"],
+        None if answer is None else ZohoAnswer(**answer),
+        row["next_probe_at"],
+    )
+
+
+def _answer_json(answer: ZohoAnswer) -> str:
+    return json.dumps(
+        {
+            "at": answer.at,
+            "call": answer.call,
+            "http_status": answer.http_status,
+            "code": answer.code,
+            "description": answer.description,
+        }
+    )

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from mailer.storage.database import Database, Row
+from mailer.storage.database import Database, Row, Tx
 from mailer.storage.ports import QueueStats
 from mailer.storage.records import Attachment, Outcome, StoredMessage, WebhookEvent
 from mailer.storage.tables.webhooks import insert_event
@@ -91,12 +91,31 @@ class MessageTable:
             )
             if row is None:
                 return None
-            tx.execute(
-                "UPDATE messages SET status = 'sending', lease_owner = ?, leased_until = ?,"
-                " updated_at = ? WHERE id = ?",
-                (owner, leased_until, now, row["id"]),
-            )
+            _lease(tx, row["id"], owner, leased_until, now)
         return self.get(row["id"])
+
+    def claim_probe(
+        self, mailbox: str, *, held_since: float, now: float, owner: str, leased_until: float
+    ) -> StoredMessage | None:
+        with self._db.write() as tx:
+            row = tx.row(
+                "SELECT id FROM messages WHERE mailbox = ?"
+                " AND (status = 'queued' OR (status = 'sending' AND leased_until <= ?))"
+                " ORDER BY CASE WHEN updated_at > created_at AND updated_at >= ? THEN 1 ELSE 0"
+                f" END, next_attempt_at, created_at LIMIT 1{self._db.claim_suffix}",
+                (mailbox, now, held_since),
+            )
+            if row is None:
+                return None
+            _lease(tx, row["id"], owner, leased_until, now)
+        return self.get(row["id"])
+
+    def release_held(self, mailbox: str, *, now: float) -> int:
+        return self._db.run(
+            "UPDATE messages SET next_attempt_at = ? WHERE mailbox = ? AND status = 'queued'"
+            " AND next_attempt_at > ?",
+            (now, mailbox, now),
+        )
 
     def due_mailboxes(self, *, now: float) -> list[str]:
         with self._db.read() as tx:
@@ -270,6 +289,15 @@ class MessageTable:
             )
         assert row is not None
         return QueueStats(int(row["depth"]), row["oldest"])
+
+
+def _lease(tx: Tx, message_id: str, owner: str, leased_until: float, now: float) -> None:
+    """``owner`` holds the message for an attempt until ``leased_until``."""
+    tx.execute(
+        "UPDATE messages SET status = 'sending', lease_owner = ?, leased_until = ?,"
+        " updated_at = ? WHERE id = ?",
+        (owner, leased_until, now, message_id),
+    )
 
 
 # The columns read into a StoredMessage as they are.

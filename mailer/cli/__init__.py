@@ -7,19 +7,15 @@ and exits 1 (click's usage errors exit 2).
 
 from __future__ import annotations
 
-import json
 import sys
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from typing import Any
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
-from mailer.composition.gateway import Gateway
-from mailer.composition.startup import apply_settings
+from mailer.cli.check import check
+from mailer.cli.common import as_json, gateway_of_app, pairs, print_data, service
 from mailer.mailboxes.view import connect_link_view, mailbox_view
 from mailer.runtime.errors import GatewayError
 from mailer.sending.queue import WAITING
@@ -32,51 +28,13 @@ keys = AppGroup("keys", help="API keys of mailboxes.")
 queue = AppGroup("queue", help="Accepted messages: list, retry, cancel.")
 for group in (db, mailboxes, keys, queue):
     mailer.add_command(group)
-
-as_json = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-
-
-def _gateway() -> Gateway:
-    return current_app.extensions["mailer"]  # type: ignore[no-any-return]
-
-
-@contextmanager
-def _service() -> Iterator[Gateway]:
-    """The gateway's services on a migrated state; any GatewayError becomes one line."""
-
-    gateway = _gateway()
-    try:
-        apply_settings(gateway)
-        yield gateway
-    except GatewayError as exc:
-        raise click.ClickException(f"{exc.code}: {exc.message}") from None
-    finally:
-        gateway.storage.close()
-
-
-def _print(data: Any, use_json: bool, table: Callable[[Any], Sequence[Sequence[object]]]) -> None:
-    if use_json:
-        click.echo(json.dumps(data, indent=2))
-        return
-    rows = [[("" if v is None else str(v)) for v in row] for row in table(data)]
-    if not rows:
-        return
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
-
-
-def _pairs(data: dict[str, Any]) -> list[list[object]]:
-    return [
-        [key, json.dumps(value) if isinstance(value, dict | list) else value]
-        for key, value in data.items()
-    ]
+mailer.add_command(check)
 
 
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply pending schema migrations (the gateway also does this at start)."""
-    storage = _gateway().storage
+    storage = gateway_of_app().storage
     try:
         applied = storage.migrate()
     except GatewayError as exc:
@@ -94,12 +52,13 @@ def db_upgrade() -> None:
 @as_json
 def status(mailbox: str | None, as_json: bool) -> None:
     """Whether a send would be attempted now, and why; exit 1 when not."""
-    with _service() as gateway:
+    with service() as gateway:
         name = mailbox or gateway.settings.mailbox
         gateway.admin.get(name)  # 404 for an unknown mailbox
         parts = gateway.parts(name)
-        body = status_view(parts.transport.readiness(), parts.outbox.stats(), name)
-    _print(body, as_json, _pairs)
+        stats = parts.outbox.stats()
+        body = status_view(parts.transport.readiness(), stats, name, stats.hold)
+    print_data(body, as_json, pairs)
     if not body["ready"]:
         sys.exit(1)
 
@@ -108,10 +67,10 @@ def status(mailbox: str | None, as_json: bool) -> None:
 @as_json
 def mailboxes_list(as_json: bool) -> None:
     """Every mailbox with its status, address, token expiry and queue."""
-    with _service() as gateway:
+    with service() as gateway:
         views = [mailbox_view(v) for v in gateway.admin.all()]
     header = [["NAME", "STATUS", "ADDRESS", "TOKEN EXPIRES", "NEXT RENEWAL", "QUEUE"]]
-    _print(
+    print_data(
         {"mailboxes": views},
         as_json,
         lambda data: (
@@ -156,10 +115,10 @@ def mailboxes_add(
         body["accounts_server"] = accounts_server
     if refresh_token_stdin:
         body["refresh_token"] = sys.stdin.readline().strip()
-    with _service() as gateway:
+    with service() as gateway:
         created = gateway.admin.create(body)
     view = {**mailbox_view(created.view), "connect_url": created.link.url}
-    _print(
+    print_data(
         view,
         as_json,
         lambda v: [["name", v["name"]], ["status", v["status"]], ["connect_url", v["connect_url"]]],
@@ -171,16 +130,26 @@ def mailboxes_add(
 @as_json
 def mailboxes_connect_link(name: str, as_json: bool) -> None:
     """A new single-use link that connects (or reconnects) the mailbox."""
-    with _service() as gateway:
+    with service() as gateway:
         link = connect_link_view(gateway.admin.connect_link(name))
-    _print(link, as_json, _pairs)
+    print_data(link, as_json, pairs)
+
+
+@mailboxes.command("resume")
+@click.argument("name")
+@as_json
+def mailboxes_resume(name: str, as_json: bool) -> None:
+    """End a mailbox's hold: its waiting mail goes out at the pace."""
+    with service() as gateway:
+        view = mailbox_view(gateway.admin.resume(name))
+    print_data(view, as_json, pairs)
 
 
 @mailboxes.command("remove")
 @click.argument("name")
 def mailboxes_remove(name: str) -> None:
     """Delete a mailbox: its token revoked at Zoho, its keys deleted, its waiting mail failed."""
-    with _service() as gateway:
+    with service() as gateway:
         gateway.admin.delete(name)
     click.echo(f"removed mailbox {name}")
 
@@ -190,16 +159,16 @@ def mailboxes_remove(name: str) -> None:
 @as_json
 def keys_create(mailbox: str, as_json: bool) -> None:
     """A new API key of MAILBOX, shown this once (stored hashed)."""
-    with _service() as gateway:
+    with service() as gateway:
         issued = gateway.admin.issue_key(mailbox)
-    _print({"id": issued.id, "mailbox": issued.mailbox, "key": issued.key}, as_json, _pairs)
+    print_data({"id": issued.id, "mailbox": issued.mailbox, "key": issued.key}, as_json, pairs)
 
 
 @keys.command("revoke")
 @click.argument("key_id")
 def keys_revoke(key_id: str) -> None:
     """Revoke a key: it stops working at once in every worker and host."""
-    with _service() as gateway:
+    with service() as gateway:
         gateway.admin.revoke_key(key_id)
     click.echo(f"revoked {key_id}")
 
@@ -228,7 +197,7 @@ def send(
     for field, value in (("text", text), ("html", html), ("from", sender)):
         if value is not None:
             body[field] = value
-    with _service() as gateway:
+    with service() as gateway:
         name = mailbox or gateway.settings.mailbox
         gateway.admin.get(name)
         accepted = gateway.sending.send(
@@ -237,7 +206,7 @@ def send(
             mailbox=name,
             deliver_now=False,
         )
-    _print(accepted_view(accepted), as_json, _pairs)
+    print_data(accepted_view(accepted), as_json, pairs)
 
 
 mailbox_option = click.option(
@@ -252,11 +221,11 @@ mailbox_option = click.option(
 @as_json
 def queue_list(mailbox: str | None, status: str | None, limit: int, as_json: bool) -> None:
     """A mailbox's waiting messages (or those in --status), newest first."""
-    with _service() as gateway:
+    with service() as gateway:
         name = mailbox or gateway.settings.mailbox
         page = gateway.queue.page(name, status=status, limit=limit, statuses=WAITING)
     header = [["ID", "STATUS", "ATTEMPTS", "CREATED", "LAST ERROR"]]
-    _print(
+    print_data(
         page_view(page),
         as_json,
         lambda data: (
@@ -280,7 +249,7 @@ def queue_list(mailbox: str | None, status: str | None, limit: int, as_json: boo
 @mailbox_option
 def queue_retry(message_id: str, mailbox: str | None) -> None:
     """Put a failed (or waiting) message back in the queue, due now; a running gateway sends it."""
-    with _service() as gateway:
+    with service() as gateway:
         gateway.queue.requeue(mailbox or gateway.settings.mailbox, message_id)
     click.echo(f"requeued {message_id}")
 
@@ -290,6 +259,6 @@ def queue_retry(message_id: str, mailbox: str | None) -> None:
 @mailbox_option
 def queue_cancel(message_id: str, mailbox: str | None) -> None:
     """Cancel a queued or scheduled message: it will never be sent."""
-    with _service() as gateway:
+    with service() as gateway:
         gateway.queue.cancel(mailbox or gateway.settings.mailbox, message_id)
     click.echo(f"canceled {message_id}")
