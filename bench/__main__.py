@@ -380,7 +380,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
     parser.add_argument(
         "--only",
-        choices=["load", "engines", "mailboxes", "metrics", "send-api", "smtp"],
+        choices=["load", "engines", "mailboxes", "metrics", "back-pressure", "send-api", "smtp"],
         help="measure only that group of figures",
     )
     args = parser.parse_args()
@@ -439,6 +439,27 @@ def main() -> None:
         )
     if args.only == "metrics":
         print_table(metrics_rows)
+        return
+    if args.only in (None, "back-pressure"):
+        checks = toggles.back_pressure_ratio(
+            work,
+            args.runs,
+            args.seconds,
+            gateway=gateway,
+            wrk=wrk,
+            send=SEND,
+            bearer=BEARER["Authorization"],
+        )
+        metrics_rows.append(
+            (
+                "durable accept rate, back-pressure checks on ÷ off",
+                "SQLite, 16 connections, the pace holds every message (the queue grows)",
+                "≥ 0.9",
+                f"{checks['ratio']:.2f} ({checks['on']:.0f} vs {checks['off']:.0f} req/s)",
+            )
+        )
+    if args.only == "back-pressure":
+        print_table(metrics_rows[-1:])
         return
     send_api_rows = (
         send_api_figures(work, args.runs, args.seconds) if args.only in (None, "send-api") else []

@@ -74,6 +74,27 @@ def metrics_ratio(work: Path, runs: int, seconds: int, **drive: Any) -> dict[str
     )
 
 
+def back_pressure_ratio(work: Path, runs: int, seconds: int, **drive: Any) -> dict[str, float]:
+    """The durable accept rate (the pace holds every message, so the queue grows during the run)
+    with every back-pressure check on, at limits no run reaches, ÷ with them off."""
+    held = {"ZOHO_RATE_LIMITS": "1/hour"}
+    never = "100000000"
+    return on_off_ratio(
+        work,
+        runs,
+        seconds,
+        name="back-pressure",
+        on={
+            **held,
+            "MAILER_ACCEPT_LIMITS": f"{never}/minute;{never}/day",
+            "MAILER_MAX_QUEUED": never,
+            "MAILER_REPEAT_LIMIT": f"{never}/hour",
+        },
+        off=held,
+        **drive,
+    )
+
+
 class _Receiver(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))

@@ -28,6 +28,9 @@ from mailer.runtime.errors import (
     GatewayError,
     InvalidRequest,
     PayloadTooLarge,
+    QueueFull,
+    RateLimited,
+    RepeatedMessage,
     StateBusy,
     StateUnavailable,
     Unauthorized,
@@ -228,7 +231,11 @@ class Handler:
 def _reply(error: GatewayError) -> str:
     """The SMTP answer to a gateway error: 5xx for what retrying cannot fix, 4xx else."""
     text = error.message.replace("\r", " ").replace("\n", " ")[:200]
-    if isinstance(error, Forbidden):
+    if isinstance(error, RateLimited):
+        return f"451 4.7.1 {text}"
+    if isinstance(error, QueueFull):
+        return f"452 4.3.1 {text}"
+    if isinstance(error, Forbidden | RepeatedMessage):
         return f"550 5.7.1 {text}"
     if isinstance(error, Unauthorized):
         return f"535 5.7.8 {text}"

@@ -208,6 +208,10 @@ def make_settings(tmp_path: Path, secret_guard: SecretGuard) -> Callable[..., Se
             "zoho_timeout_seconds": 1.0,
             # Pacing has its own tests; elsewhere it would only queue what a test sends inline.
             "rate_limits": (),
+            # So has back-pressure; elsewhere it would refuse what a test sends again and again.
+            "accept_limits": (),
+            "max_queued": None,
+            "repeat_limits": (),
         }
         if fake is not None:
             values.update(

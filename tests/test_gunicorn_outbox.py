@@ -167,3 +167,71 @@ def test_a_hold_is_one_state_for_every_worker_and_ends_by_probe_and_by_resume(
     assert resumed.status_code == 200 and resumed.json()["hold"] is None
     assert statuses() == {200}
     server.wait_until(lambda: len(delivered(real_fake, "blocked-")) == 1, what="the held one")
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_back_pressure_is_one_count_for_every_worker(
+    real_fake: FakeZoho,
+    tmp_path: Path,
+    servers: list[Gunicorn],
+    engine: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    """Two workers: 30 quick sends against 20/minute let exactly 20 in; a queue of 5 refuses the
+    sixth until a cancel makes room; the same message is refused the sixth time in an hour."""
+    db = (
+        {"MAILER_DB": request.getfixturevalue("postgres").new_database()}
+        if engine != "sqlite"
+        else {}
+    )
+    limited = start(
+        servers,
+        seeded_env(real_fake, tmp_path, ZOHO_RATE_LIMITS="off",
+                   MAILER_ACCEPT_LIMITS="20/minute", **db),
+        tmp_path,
+        workers=2,
+    )  # fmt: skip
+    answers = send_all(limited, 30, "limited-")
+    assert sorted(a.status_code for a in answers) == [200] * 20 + [429] * 10
+    for refused in (a for a in answers if a.status_code == 429):
+        assert refused.json()["error"]["code"] == "rate_limited"
+        assert 0 < int(refused.headers["Retry-After"]) <= 60
+    assert len(delivered(real_fake, "limited-")) == 20  # nothing refused was sent
+    limited.stop()
+
+    capped_dir = tmp_path / "capped"
+    capped_dir.mkdir()
+    db = (
+        {"MAILER_DB": request.getfixturevalue("postgres").new_database()}
+        if engine != "sqlite"
+        else {}
+    )
+    capped = start(
+        servers,
+        seeded_env(real_fake, capped_dir, ZOHO_RATE_LIMITS="1/hour",
+                   MAILER_MAX_QUEUED="5", MAILER_REPEAT_LIMIT="5/hour", **db),
+        capped_dir,
+        workers=2,
+    )  # fmt: skip
+
+    def post(subject: str) -> requests.Response:
+        body = {"to": "paula@example.com", "subject": subject, "text": "hi"}
+        return requests.post(
+            f"{capped.url}/api/email/send", json=body, headers=auth_header(), timeout=30
+        )
+
+    assert post("the hour's one").status_code == 200  # the pace holds everything after it
+    waiting = [post("same") for _ in range(5)]
+    assert [a.status_code for a in waiting] == [202] * 5
+    full = post("different")
+    assert full.status_code == 429 and full.json()["error"]["code"] == "queue_full"
+    assert int(full.headers["Retry-After"]) > 0
+    canceled = requests.delete(
+        f"{capped.url}/api/email/messages/{waiting[0].json()['id']}",
+        headers=auth_header(),
+        timeout=10,
+    )
+    assert canceled.status_code == 200
+    repeated = post("same")  # the sixth time in the hour: refused, though there is room
+    assert repeated.status_code == 429 and repeated.json()["error"]["code"] == "repeated_message"
+    assert post("different").status_code == 202

@@ -82,6 +82,7 @@ def test_a_burst_is_paced_across_workers_and_delivered_completely(
         clock=clock,
         policy=DeliveryPolicy(),
         limits=(RateLimit(5, 1),),
+        admissions=storage.admissions,
     )
     for _ in range(20):
         app.extensions["mailer"].jobs.deliver()

@@ -14,7 +14,7 @@ from mailer.api import admin, home, ops, pages
 from mailer.api.incoming import gateway
 from mailer.api.views import bp
 from mailer.runtime import metrics
-from mailer.runtime.errors import GatewayError, NotReady, PayloadTooLarge, Unauthorized
+from mailer.runtime.errors import GatewayError, NotReady, PayloadTooLarge, Refused, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def _error_response(error: GatewayError) -> Response:
         realm = "mailer admin" if error.code == "admin_required" else "mailer"
         scheme = "Basic" if error.code == "admin_required" else "Bearer"
         response.headers["WWW-Authenticate"] = f'{scheme} realm="{realm}"'
-    if isinstance(error, NotReady) and error.retry_after_seconds is not None:
+    if isinstance(error, NotReady | Refused) and error.retry_after_seconds is not None:
         response.headers["Retry-After"] = str(int(error.retry_after_seconds + 0.999))
     return response
 

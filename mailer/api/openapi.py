@@ -207,6 +207,19 @@ def document(accounts_url: str) -> dict[str, Any]:
                         "409": _error("Idempotency-Key reused with another body, or in flight."),
                         "413": _error("Body over MAILER_MAX_REQUEST_MB."),
                         "415": _error("Body not declared as application/json."),
+                        "429": {
+                            **_error(
+                                "Back-pressure, nothing stored: `rate_limited` "
+                                "(MAILER_ACCEPT_LIMITS), `queue_full` (MAILER_MAX_QUEUED) or "
+                                "`repeated_message` (MAILER_REPEAT_LIMIT); wait Retry-After."
+                            ),
+                            "headers": {
+                                "Retry-After": {
+                                    "description": "Seconds until a send may be accepted.",
+                                    "schema": {"type": "integer", "minimum": 1},
+                                }
+                            },
+                        },
                         "500": _error("Unexpected error; carries `request_id`."),
                         "502": _error("Zoho rejected the message for good (`zoho_error_code`)."),
                         "503": _error(

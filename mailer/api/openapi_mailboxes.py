@@ -90,6 +90,14 @@ SCHEMAS: dict[str, Any] = {
                 "description": "Zoho's last answers that the gateway has no rule for, newest "
                 "first (at most 10); never a token or an address.",
             },
+            "refused_last_24h": {
+                "type": "object",
+                "description": "Sends refused by back-pressure in the last 24 hours, by reason.",
+                "properties": {
+                    reason: {"type": "integer", "minimum": 0}
+                    for reason in ("rate_limited", "queue_full", "repeated_message")
+                },
+            },
             "connect_url": {"type": "string", "description": "On creation only."},
         },
     },

@@ -27,11 +27,13 @@ from mailer.mailboxes.renewal_sweep import RenewalSweep
 from mailer.mailboxes.tokens import RenewalPolicy, TokenService
 from mailer.runtime.clock import Clock
 from mailer.runtime.fanout import Fanout
+from mailer.sending.back_pressure import RefusalReports
 from mailer.sending.delivery_policy import DeliveryPolicy
 from mailer.sending.outbox import Outbox
 from mailer.sending.queue import QueueAdmin
 from mailer.sending.service import SendService
 from mailer.storage.ports import Storage
+from mailer.storage.records import AcceptGate
 from mailer.transports import Transport
 from mailer.transports.dry_run import DryRunTransport
 from mailer.transports.zoho import ZohoTransport
@@ -176,6 +178,8 @@ def _mailbox_builder(
         hold_after=settings.hold_after,
         hold_probe_seconds=settings.hold_probe_minutes * 60,
     )
+    gate = AcceptGate(settings.accept_limits, settings.max_queued, settings.repeat_limits)
+    refusals = RefusalReports(storage.admissions, clock)
 
     def build(name: str) -> MailboxParts:
         transport: Transport = (
@@ -189,6 +193,9 @@ def _mailbox_builder(
             clock=clock,
             policy=delivery,
             limits=settings.rate_limits if zoho is not None else (),
+            admissions=storage.admissions,
+            gate=gate,
+            refusals=refusals,
             rng=upstreams.rng,
             events=webhooks.event,
         )

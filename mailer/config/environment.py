@@ -99,7 +99,10 @@ def from_env(environ: Mapping[str, str]) -> Settings:
         refresh_retry_seconds=read.integer("ZOHO_REFRESH_RETRY_SECONDS", 60, minimum=1),
         refresh_buffer_seconds=read.integer("ZOHO_REFRESH_BUFFER_SECONDS", 300, minimum=0),
         zoho_timeout_seconds=read.number("ZOHO_TIMEOUT_SECONDS", 15.0, minimum=0.1),
-        rate_limits=_rate_limits(read),
+        rate_limits=_rate_limits(read, "ZOHO_RATE_LIMITS", "30/minute"),
+        accept_limits=_rate_limits(read, "MAILER_ACCEPT_LIMITS", "600/minute;20000/day"),
+        max_queued=_max_queued(read),
+        repeat_limits=_rate_limits(read, "MAILER_REPEAT_LIMIT", "5/hour"),
         api_keys=read.items("MAILER_API_KEYS"),
         admin_key=read.text("MAILER_ADMIN_KEY"),
         metrics_key=read.text("MAILER_METRICS_KEY"),
@@ -152,9 +155,15 @@ def _redirect_uri(read: _Reader) -> str:
     return redirect_uri
 
 
-def _rate_limits(read: _Reader) -> tuple[RateLimit, ...]:
+def _rate_limits(read: _Reader, name: str, default: str) -> tuple[RateLimit, ...]:
     try:
-        return parse_rate_limits(read.text("ZOHO_RATE_LIMITS") or "30/minute")
+        return parse_rate_limits(read.text(name) or default)
     except ValueError as exc:
-        read.problems.append(f"ZOHO_RATE_LIMITS: {exc}")
+        read.problems.append(f"{name}: {exc}")
         return ()
+
+
+def _max_queued(read: _Reader) -> int | None:
+    if (read.text("MAILER_MAX_QUEUED") or "").lower() == "off":
+        return None
+    return read.integer("MAILER_MAX_QUEUED", 10000, minimum=1)

@@ -42,6 +42,10 @@ class Settings:
     refresh_buffer_seconds: int = 300
     zoho_timeout_seconds: float = 15.0
     rate_limits: tuple[RateLimit, ...] = (RateLimit(30, 60),)
+    # Back-pressure per mailbox: accepts per window, messages waiting, the same message again.
+    accept_limits: tuple[RateLimit, ...] = (RateLimit(600, 60), RateLimit(20000, 86400))
+    max_queued: int | None = 10000
+    repeat_limits: tuple[RateLimit, ...] = (RateLimit(5, 3600),)
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     admin_key: str | None = field(default=None, repr=False)
     metrics_key: str | None = field(default=None, repr=False)

@@ -56,6 +56,8 @@ class MailboxView:
     stats: OutboxStats
     # Zoho's last answers that no rule covers, newest first.
     answers: tuple[ZohoAnswer, ...] = ()
+    # Sends refused by back-pressure in the last 24 hours, by reason.
+    refused: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -297,7 +299,12 @@ class MailboxAdmin:
     def _view(self, mailbox: Mailbox) -> MailboxView:
         ledger = self._storage.ledger
         stats = outbox_stats(self._storage.messages, ledger, mailbox.name, self._clock.now())
-        return MailboxView(mailbox, stats, tuple(ledger.answers(mailbox.name)))
+        return MailboxView(
+            mailbox,
+            stats,
+            tuple(ledger.answers(mailbox.name)),
+            self._storage.admissions.refusals(mailbox.name, since=self._clock.now() - 86400),
+        )
 
 
 def _always(mailbox: Mailbox, now: float) -> bool:

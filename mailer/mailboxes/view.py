@@ -26,6 +26,10 @@ def mailbox_view(view: MailboxView) -> dict[str, Any]:
         "paused_until": utc_iso(view.stats.paused_until),
         "hold": hold_view(view.stats.hold),
         "zoho_answers": [answer_view(a) for a in view.answers],
+        "refused_last_24h": {
+            reason: view.refused.get(reason, 0)
+            for reason in ("rate_limited", "queue_full", "repeated_message")
+        },
     }
 
 

@@ -10,6 +10,10 @@ GatewayError
 ├── NotFound (404)
 ├── Conflict (409)                  idempotency conflicts, a taken mailbox name
 ├── Gone (410)                      a connect link used or expired
+├── Refused (429)                   the mailbox accepts no more now; ``retry_after_seconds``
+│   ├── RateLimited                 MAILER_ACCEPT_LIMITS reached
+│   ├── QueueFull                   MAILER_MAX_QUEUED messages wait already
+│   └── RepeatedMessage             the same message MAILER_REPEAT_LIMIT times already
 ├── NotReady (503)                  a send cannot be attempted now; one class per reason:
 │   ├── MailboxOnHold               no message can go out until an admin acts
 │   │   ├── NotConnected            no mailbox is connected yet
@@ -109,6 +113,29 @@ class Conflict(GatewayError):
 class Gone(GatewayError):
     status = 410
     code = "gone"
+
+
+class Refused(GatewayError):
+    """Back-pressure: the mailbox accepts nothing more now; nothing was stored."""
+
+    status = 429
+    code = "refused"
+
+    def __init__(self, message: str, *, retry_after_seconds: float) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class RateLimited(Refused):
+    code = "rate_limited"
+
+
+class QueueFull(Refused):
+    code = "queue_full"
+
+
+class RepeatedMessage(Refused):
+    code = "repeated_message"
 
 
 class NotReady(GatewayError):

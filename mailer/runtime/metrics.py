@@ -36,6 +36,11 @@ RENEWALS = Counter(
     "Access-token renewals and how they ended.",
     ["mailbox", "outcome"],
 )
+REFUSED = Counter(
+    "mailer_accept_refused_total",
+    "Sends a mailbox refused by back-pressure, by reason.",
+    ["mailbox", "reason"],
+)
 HTTP_DURATION = Histogram(
     "mailer_http_request_duration_seconds",
     "Time to answer an HTTP request.",
@@ -58,6 +63,11 @@ def count(on: bool) -> None:
 def message_reached(mailbox: str, status: str) -> None:
     if _switch.on:
         MESSAGES.labels(mailbox, status).inc()
+
+
+def accept_refused(mailbox: str, reason: str) -> None:
+    if _switch.on:
+        REFUSED.labels(mailbox, reason).inc()
 
 
 def renewal(mailbox: str, outcome: str) -> None:

@@ -1,4 +1,5 @@
-"""Holds: a mailbox Zoho may not be sending for stops sending, keeps accepting, and probes.
+"""Pauses and holds: a mailbox Zoho throttles waits; one Zoho may not be sending for stops
+sending, keeps accepting, and probes.
 
 Zoho does not document every answer its Mail API gives (throttles, sending limits, blocked
 accounts, new codes). An answer without a rule fails no message: the message is retried, the
@@ -98,6 +99,18 @@ class MailboxHolds:
                 answer.description or "",
                 self._mailbox,
             )
+
+    def throttled(self) -> float:
+        """Zoho throttled the mailbox: no calls for a while, longer each time in a row; returns
+        until when."""
+        pause = self._ledger.pause(self._mailbox)
+        throttles = (pause.throttles if pause else 0) + 1
+        until = self._clock.now() + self._policy.throttle_pause(throttles)
+        self._ledger.set_pause(self._mailbox, paused_until=until, throttles=throttles)
+        log.warning(
+            "Zoho throttled mailbox %s; its delivery paused until %s", self._mailbox, utc_iso(until)
+        )
+        return until
 
     def settled(self) -> None:
         """Zoho took a message: the streak is over, and so is a hold (the queue drains)."""

@@ -27,6 +27,7 @@ from mailer.runtime.errors import (
 )
 from mailer.runtime.logs import fields
 from mailer.runtime.pacing import RateLimit
+from mailer.sending.back_pressure import RefusalReports, message_digest
 from mailer.sending.delivery_policy import DeliveryPolicy
 from mailer.sending.holds import MailboxHolds
 from mailer.sending.options import SendOptions
@@ -40,9 +41,9 @@ from mailer.sending.results import (
     to_payload,
 )
 from mailer.sending.view import message_view
-from mailer.storage.outbox_ports import EventMaker, no_events
+from mailer.storage.outbox_ports import Admissions, EventMaker, no_events
 from mailer.storage.ports import CallLedger, MessageQueue
-from mailer.storage.records import Hold, Outcome, StoredMessage
+from mailer.storage.records import AcceptGate, Hold, Outcome, StoredMessage
 from mailer.transports import Receipt, Transport
 
 log = logging.getLogger(__name__)
@@ -68,10 +69,16 @@ class Outbox:
         clock: Clock,
         policy: DeliveryPolicy,
         limits: tuple[RateLimit, ...],
+        admissions: Admissions,
+        gate: AcceptGate | None = None,
+        refusals: RefusalReports | None = None,
         rng: random.Random | None = None,
         events: EventMaker = no_events,
     ) -> None:
         self._mailbox = mailbox
+        self._admissions = admissions
+        self._gate = gate or AcceptGate()
+        self._refusals = refusals or RefusalReports(admissions, clock)
         self._events = events
         self._messages = messages
         self._ledger = ledger
@@ -114,31 +121,34 @@ class Outbox:
         options = options or SendOptions()
         now = self._clock.now()
         calls = self._transport.calls_for(message)
-        # Only a look here: the permit itself is taken right before the attempt, so that the
-        # store's write is not inside the time between permit and call.
-        inline = (
-            deliver_now
-            and options.send_at is None
-            and self._ledger.wait(self._mailbox, calls, self._windows, now=now) == 0.0
-        )
-        payload = {
-            **to_payload(message),
-            "tags": list(options.tags),
-            "metadata": options.metadata,
-            "source": source,
-        }
-        stored = self._messages.add(
+        # Leased for an attempt now if the pace allows one (only a look: the permit is taken
+        # right before the attempt, so that the store's write is not inside permit and call).
+        admission = self._admissions.admit(
             message_id,
             self._mailbox,
-            payload=payload,
-            send_at=options.send_at,
-            tags=options.tags,
+            payload={
+                **to_payload(message),
+                "tags": list(options.tags),
+                "metadata": options.metadata,
+                "source": source,
+            },
             attachments=message.attachments,
             calls=calls,
             now=now,
-            lease_owner=self._owner if inline else None,
-            leased_until=now + self._policy.lease_seconds if inline else None,
+            windows=self._windows,
+            gate=self._gate,
+            digest=message_digest(message),
+            lease_owner=self._owner if deliver_now else None,
+            leased_until=now + self._policy.lease_seconds,
+            send_at=options.send_at,
+            tags=options.tags,
         )
+        if admission.stored is None:
+            assert admission.refusal is not None
+            raise self._refusals.refused(
+                self._mailbox, admission.refusal, admission.retry_after_seconds
+            )
+        stored, inline = admission.stored, admission.inline
         metrics.message_reached(self._mailbox, stored.status)
         if inline:
             now = self._clock.now()
@@ -253,20 +263,10 @@ class Outbox:
         return receipt, None
 
     def _not_now(self, stored: StoredMessage, attempts: int, exc: NotReady) -> None:
-        now = self._clock.now()
         if isinstance(exc, ZohoThrottled):
-            pause = self._ledger.pause(self._mailbox)
-            throttles = (pause.throttles if pause else 0) + 1
-            until = now + self._policy.throttle_pause(throttles)
-            self._ledger.set_pause(self._mailbox, paused_until=until, throttles=throttles)
-            log.warning(
-                "Zoho throttled mailbox %s; its delivery paused until %s",
-                self._mailbox,
-                utc_iso(until),
-            )
-            self._wait(stored, until, exc)
+            self._wait(stored, self.holds.throttled(), exc)
         elif isinstance(exc, MailboxOnHold):
-            self._wait(stored, now + HOLD_RECHECK_SECONDS, exc)
+            self._wait(stored, self._clock.now() + HOLD_RECHECK_SECONDS, exc)
         else:
             self._retry_or_fail(stored, attempts, exc.code, exc.message)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from mailer.storage.database import Database
 from mailer.storage.retention import Cutoffs
 from mailer.storage.sealing import Sealer
+from mailer.storage.tables.admission import AdmissionTable
 from mailer.storage.tables.api_keys import ApiKeyTable
 from mailer.storage.tables.connect_links import ConnectLinkTable
 from mailer.storage.tables.idempotency import IdempotencyTable
@@ -26,6 +27,7 @@ class Tables:
         self.webhooks = WebhookTable(db)
         self.idempotency = IdempotencyTable(db)
         self.messages = MessageTable(db)
+        self.admissions = AdmissionTable(db, self.messages)
         self.ledger = LedgerTable(db)
         self.oauth_states = OAuthStateTable(db)
 
@@ -38,6 +40,7 @@ class Tables:
                 (cutoffs.messages_finished_before,),
             )
             tx.execute("DELETE FROM idempotency WHERE expires_at <= ?", (cutoffs.now,))
+            tx.execute("DELETE FROM accept_refusals WHERE at < ?", (cutoffs.now - 86400,))
             tx.execute(
                 "DELETE FROM oauth_states WHERE expires_at < ?",
                 (cutoffs.oauth_states_expired_before,),

@@ -30,6 +30,9 @@ class Database(Protocol):
     # Appended to the SELECT that picks a message to lease: PostgreSQL's row lock that lets
     # other hosts pass over the row; nothing on SQLite, whose writers take turns anyway.
     claim_suffix: str
+    # SQLite: one writer at a time, so a read inside a write transaction stays true until the
+    # commit. PostgreSQL: writers run side by side; a unique index decides races instead.
+    writers_take_turns: bool
 
     def read(self) -> AbstractContextManager[Tx]:
         """Reads that see committed data; no transaction held."""
@@ -40,3 +43,6 @@ class Database(Protocol):
     def run(self, sql: str, params: Sequence[Any] = ()) -> int:
         """One statement, atomic and committed on its own (no BEGIN and COMMIT around it:
         one round trip on PostgreSQL); returns the number of rows it changed."""
+
+    def is_duplicate(self, error: BaseException) -> bool:
+        """Whether ``error`` is a unique index refusing a second row with the same key."""

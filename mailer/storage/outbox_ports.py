@@ -10,6 +10,8 @@ from typing import Any, Protocol
 
 from mailer.runtime.pacing import RateLimit
 from mailer.storage.records import (
+    AcceptGate,
+    Admission,
     Attachment,
     Hold,
     MailPause,
@@ -128,6 +130,36 @@ class MessageQueue(Protocol):
         """Fail every message of ``mailbox`` that is not in a live attempt; returns their ids."""
 
 
+class Admissions(Protocol):
+    """Accepting a message: the pace, the pause and the back-pressure read once, then stored."""
+
+    def admit(
+        self,
+        message_id: str,
+        mailbox: str,
+        *,
+        payload: dict[str, Any],
+        attachments: tuple[Attachment, ...],
+        calls: int,
+        now: float,
+        windows: tuple[RateLimit, ...],
+        gate: AcceptGate,
+        digest: str,
+        lease_owner: str | None,
+        leased_until: float,
+        send_at: float | None = None,
+        tags: tuple[str, ...] = (),
+    ) -> Admission:
+        """Store the message unless ``gate`` refuses it (every worker and host sees one count);
+        leased to ``lease_owner`` for an attempt now when the pace and the pause allow one."""
+
+    def refusals(self, mailbox: str, *, since: float) -> dict[str, int]:
+        """How many sends the mailbox refused since ``since``, by reason."""
+
+    def note_refusal(self, mailbox: str, reason: str, *, now: float, count: int) -> None:
+        """Keep ``count`` refusals for the mailbox's view (a day)."""
+
+
 class CallLedger(Protocol):
     """The calls made to Zoho Mail per mailbox (for pacing) and the pauses after throttling."""
 
@@ -138,11 +170,6 @@ class CallLedger(Protocol):
 
         Check and record are atomic across every worker and host.
         """
-
-    def wait(
-        self, mailbox: str, calls: int, windows: tuple[RateLimit, ...], *, now: float
-    ) -> float:
-        """How long ``calls`` calls would wait now, a throttle pause included; records nothing."""
 
     def pause(self, mailbox: str) -> MailPause | None:
         """The mailbox's throttle pause, hold and streak of answers without a rule."""

@@ -9,7 +9,13 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from mailer.storage.outbox_ports import CallLedger, MessageQueue, QueueStats, WebhookQueue
+from mailer.storage.outbox_ports import (
+    Admissions,
+    CallLedger,
+    MessageQueue,
+    QueueStats,
+    WebhookQueue,
+)
 from mailer.storage.records import (
     ConnectLink,
     Grant,
@@ -190,6 +196,9 @@ class Storage(Protocol):
 
     @property
     def ledger(self) -> CallLedger: ...
+
+    @property
+    def admissions(self) -> Admissions: ...
 
     @property
     def oauth_states(self) -> OAuthStateStore: ...

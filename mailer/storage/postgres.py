@@ -107,6 +107,7 @@ class PostgresDatabase:
     """A connection pool per process, opened on first use (so after gunicorn's fork)."""
 
     claim_suffix = " FOR UPDATE SKIP LOCKED"
+    writers_take_turns = False
 
     def __init__(self, url: str, *, timeout_seconds: float) -> None:
         self.url = url
@@ -192,6 +193,9 @@ class PostgresDatabase:
     def run(self, sql: str, params: Sequence[Any] = ()) -> int:
         with self._checkouts() as checkout:
             return PostgresTx(checkout).execute(sql, params)
+
+    def is_duplicate(self, error: BaseException) -> bool:
+        return isinstance(error, psycopg.errors.UniqueViolation)
 
     def close(self) -> None:
         with self._guard:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from mailer.runtime.pacing import RateLimit
 from mailer.zoho.account import Account
 
 
@@ -124,6 +125,28 @@ class Outcome:
     error_code: str | None = None
     error: str | None = None
     zoho_error_code: str | None = None
+
+
+@dataclass(frozen=True)
+class AcceptGate:
+    """What one mailbox may accept now: at most ``limits`` messages per window, at most
+    ``max_queued`` waiting, the same message at most ``repeats`` times per window."""
+
+    limits: tuple[RateLimit, ...] = ()
+    max_queued: int | None = None
+    repeats: tuple[RateLimit, ...] = ()
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What the state store said to an accept: the message stored (leased for an inline
+    attempt when ``inline``), or the back-pressure that refused it."""
+
+    stored: StoredMessage | None
+    inline: bool = False
+    # Refused: why ("rate_limited", "queue_full", "repeated_message") and for how long.
+    refusal: str | None = None
+    retry_after_seconds: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ class SqliteDatabase:
     """Per-thread connections to one file; a forked process opens its own."""
 
     claim_suffix = ""
+    writers_take_turns = True
 
     def __init__(self, path: Path, busy_timeout_seconds: float) -> None:
         self.path = path
@@ -154,6 +155,9 @@ class SqliteDatabase:
         db = self.connection()
         with self._writer_turn():
             return db.execute(sql, params).rowcount
+
+    def is_duplicate(self, error: BaseException) -> bool:
+        return isinstance(error, sqlite3.IntegrityError) and "UNIQUE" in str(error)
 
     def close(self) -> None:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)

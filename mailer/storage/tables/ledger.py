@@ -40,26 +40,6 @@ class LedgerTable:
             )
             return 0.0
 
-    def wait(
-        self, mailbox: str, calls: int, windows: tuple[RateLimit, ...], *, now: float
-    ) -> float:
-        # One statement for the pause and the recent calls: on the hot path of every send.
-        since = now - pacing.longest(windows) if windows and calls > 0 else now + 1
-        with self._db.read() as tx:
-            rows = tx.rows(
-                "SELECT p.paused_until, p.held_since, c.at FROM (SELECT 1 AS one) AS o"
-                " LEFT JOIN mail_pauses p ON p.mailbox = ?"
-                " LEFT JOIN mail_calls c ON c.mailbox = ? AND c.at > ? ORDER BY c.at",
-                (mailbox, mailbox, since),
-            )
-        if rows[0]["held_since"] is not None:
-            return float("inf")  # held: only a probe of the delivery loop calls Zoho
-        paused_until = rows[0]["paused_until"]
-        paused = 0.0 if paused_until is None else max(0.0, paused_until - now)
-        recent = [row["at"] for row in rows if row["at"] is not None]
-        paced = pacing.wait_seconds(recent, calls, windows, now) if windows and calls > 0 else 0.0
-        return max(paused, paced)
-
     def pause(self, mailbox: str) -> MailPause | None:
         with self._db.read() as tx:
             return _pause(tx, mailbox)

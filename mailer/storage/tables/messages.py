@@ -12,8 +12,9 @@ from mailer.storage.records import Attachment, Outcome, StoredMessage, WebhookEv
 from mailer.storage.tables.webhooks import insert_event
 
 _INSERT = (
-    "INSERT INTO messages (id, mailbox, status, payload, calls, next_attempt_at,"
-    " lease_owner, leased_until, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO messages (id, mailbox, status, payload, calls, next_attempt_at, lease_owner,"
+    " leased_until, created_at, updated_at, seq, digest)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _DUE = (
     "mailbox = ? AND ((status IN ('queued', 'scheduled') AND next_attempt_at <= ?)"
@@ -38,43 +39,27 @@ class MessageTable:
         leased_until: float | None = None,
         send_at: float | None = None,
         tags: tuple[str, ...] = (),
+        seq: int | None = None,
+        digest: str | None = None,
     ) -> StoredMessage:
-        status = "scheduled" if send_at else "queued" if lease_owner is None else "sending"
-        due = send_at or now
-        row = (
-            *(message_id, mailbox, status, json.dumps(payload), calls, due),
-            *(lease_owner, leased_until, now, now),
-        )
-        if not attachments and not tags:
-            self._db.run(_INSERT, row)  # one statement: no transaction around it
-        else:
-            with self._db.write() as tx:
-                tx.execute(_INSERT, row)
-                tx.executemany(
-                    "INSERT INTO message_attachments (message_id, position, filename,"
-                    " content_type, content, content_id) VALUES (?, ?, ?, ?, ?, ?)",
-                    [
-                        (message_id, i, a.filename, a.content_type, a.content, a.content_id)
-                        for i, a in enumerate(attachments)
-                    ],
-                )
-                tx.executemany(
-                    "INSERT INTO message_tags (message_id, mailbox, tag, created_at)"
-                    " VALUES (?, ?, ?, ?)",
-                    [(message_id, mailbox, tag, now) for tag in tags],
-                )
-        return StoredMessage(
-            id=message_id,
-            mailbox=mailbox,
-            status=status,
+        stored = new_message(
+            message_id,
+            mailbox,
             payload=payload,
             attachments=attachments,
             calls=calls,
-            next_attempt_at=due,
+            now=now,
+            leased=lease_owner is not None,
             leased_until=leased_until,
-            created_at=now,
-            updated_at=now,
+            send_at=send_at,
         )
+        if not attachments and not tags:
+            # One statement: no transaction around it.
+            self._db.run(_INSERT, _insert_row(stored, lease_owner, seq, digest))
+        else:
+            with self._db.write() as tx:
+                insert_message(tx, stored, lease_owner, tags=tags, seq=seq, digest=digest)
+        return stored
 
     def claim_due(
         self, mailbox: str, *, now: float, owner: str, leased_until: float
@@ -289,6 +274,70 @@ class MessageTable:
             )
         assert row is not None
         return QueueStats(int(row["depth"]), row["oldest"])
+
+
+def new_message(
+    message_id: str,
+    mailbox: str,
+    *,
+    payload: dict[str, Any],
+    attachments: tuple[Attachment, ...],
+    calls: int,
+    now: float,
+    leased: bool,
+    leased_until: float | None,
+    send_at: float | None,
+) -> StoredMessage:
+    """A message as it is stored: scheduled, queued, or leased for an attempt right now."""
+    return StoredMessage(
+        id=message_id,
+        mailbox=mailbox,
+        status="scheduled" if send_at else "sending" if leased else "queued",
+        payload=payload,
+        attachments=attachments,
+        calls=calls,
+        next_attempt_at=send_at or now,
+        leased_until=leased_until,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def insert_message(
+    tx: Tx,
+    stored: StoredMessage,
+    lease_owner: str | None,
+    *,
+    tags: tuple[str, ...],
+    seq: int | None,
+    digest: str | None,
+) -> None:
+    """A new message, its attachments and its tags, in the caller's transaction."""
+    tx.execute(_INSERT, _insert_row(stored, lease_owner, seq, digest))
+    if stored.attachments:
+        tx.executemany(
+            "INSERT INTO message_attachments (message_id, position, filename,"
+            " content_type, content, content_id) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (stored.id, i, a.filename, a.content_type, a.content, a.content_id)
+                for i, a in enumerate(stored.attachments)
+            ],
+        )
+    if tags:
+        tx.executemany(
+            "INSERT INTO message_tags (message_id, mailbox, tag, created_at) VALUES (?, ?, ?, ?)",
+            [(stored.id, stored.mailbox, tag, stored.created_at) for tag in tags],
+        )
+
+
+def _insert_row(
+    stored: StoredMessage, lease_owner: str | None, seq: int | None, digest: str | None
+) -> tuple[Any, ...]:
+    return (
+        *(stored.id, stored.mailbox, stored.status, json.dumps(stored.payload), stored.calls),
+        *(stored.next_attempt_at, lease_owner, stored.leased_until, stored.created_at),
+        *(stored.updated_at, seq, digest),
+    )
 
 
 def _lease(tx: Tx, message_id: str, owner: str, leased_until: float, now: float) -> None:

@@ -1,0 +1,212 @@
+"""Accepting a message: one read for the pace, the pause and the back-pressure, then the insert.
+
+The read is the one an accept always made (the mailbox's pause and its recent calls to Zoho),
+with the back-pressure folded in as scalar subqueries that each touch a few index entries:
+
+- accept limits: each mailbox numbers its messages (``seq``), so "N in a window" is the time of
+  the N-th newest, one look-up by (mailbox, seq), never a count;
+- the queue cap: a count that stops at the cap;
+- the repeat guard: the newest few messages with the same digest.
+
+The number is unique per mailbox: two accepts racing for the same place cannot both take it.
+On SQLite the read and the insert share one write transaction (writers take turns); on
+PostgreSQL they run on their own and the loser of a race reads again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from mailer.runtime import pacing
+from mailer.runtime.errors import StateBusy
+from mailer.runtime.pacing import RateLimit
+from mailer.storage.database import Database, Row
+from mailer.storage.records import AcceptGate, Admission, Attachment
+from mailer.storage.tables.messages import MessageTable, insert_message, new_message
+
+# How often an accept that lost a race for its mailbox's next number reads again.
+MAX_RACES = 20
+# How long a full queue asks a client to wait (a message leaves it at the pace).
+QUEUE_FULL_RETRY_SECONDS = 60.0
+
+
+class AdmissionTable:
+    def __init__(self, db: Database, messages: MessageTable) -> None:
+        self._db = db
+        self._messages = messages
+
+    def admit(
+        self,
+        message_id: str,
+        mailbox: str,
+        *,
+        payload: dict[str, Any],
+        attachments: tuple[Attachment, ...],
+        calls: int,
+        now: float,
+        windows: tuple[RateLimit, ...],
+        gate: AcceptGate,
+        digest: str,
+        lease_owner: str | None,
+        leased_until: float,
+        send_at: float | None = None,
+        tags: tuple[str, ...] = (),
+    ) -> Admission:
+        """Store the message unless the gate refuses it; leased to ``lease_owner`` for an
+        attempt now when the pace and the pause allow one."""
+        sql, params = _read(mailbox, calls, windows, gate, digest, now)
+        for _ in range(MAX_RACES):
+            with self._db.write() if self._db.writers_take_turns else self._db.read() as tx:
+                found = tx.rows(sql, params)
+                refused, paced = _decide(found, calls, windows, gate, now, send_at)
+                if paced is None:
+                    return refused
+                seq = (found[0]["last_seq"] or 0) + 1
+                owner = lease_owner if paced else None
+                stored = new_message(
+                    message_id,
+                    mailbox,
+                    payload=payload,
+                    attachments=attachments,
+                    calls=calls,
+                    now=now,
+                    leased=owner is not None,
+                    leased_until=leased_until if owner else None,
+                    send_at=send_at,
+                )
+                if self._db.writers_take_turns:  # the read stays true until this commits
+                    insert_message(tx, stored, owner, tags=tags, seq=seq, digest=digest)
+                    return Admission(stored, inline=owner is not None)
+            try:
+                self._messages.add(
+                    message_id,
+                    mailbox,
+                    payload=payload,
+                    attachments=attachments,
+                    calls=calls,
+                    now=now,
+                    lease_owner=owner,
+                    leased_until=stored.leased_until,
+                    send_at=send_at,
+                    tags=tags,
+                    seq=seq,
+                    digest=digest,
+                )
+            except Exception as exc:
+                if not self._db.is_duplicate(exc):
+                    raise
+                continue  # another accept took that number first: read again
+            return Admission(stored, inline=owner is not None)
+        raise StateBusy(f"mailbox {mailbox} is accepting too much at once; try again")
+
+    def refusals(self, mailbox: str, *, since: float) -> dict[str, int]:
+        """How many sends the mailbox refused since ``since``, by reason."""
+        with self._db.read() as tx:
+            rows = tx.rows(
+                "SELECT reason, sum(count) AS n FROM accept_refusals WHERE mailbox = ? AND at >= ?"
+                " GROUP BY reason",
+                (mailbox, since),
+            )
+        return {row["reason"]: int(row["n"]) for row in rows}
+
+    def note_refusal(self, mailbox: str, reason: str, *, now: float, count: int) -> None:
+        """Keep ``count`` refusals for the mailbox's view (a day)."""
+        with self._db.write() as tx:
+            tx.execute(
+                "INSERT INTO accept_refusals (mailbox, reason, at, count) VALUES (?, ?, ?, ?)",
+                (mailbox, reason, now, count),
+            )
+            tx.execute("DELETE FROM accept_refusals WHERE at < ?", (now - 86400,))
+
+
+def _read(
+    mailbox: str,
+    calls: int,
+    windows: tuple[RateLimit, ...],
+    gate: AcceptGate,
+    digest: str,
+    now: float,
+) -> tuple[str, list[Any]]:
+    """The one statement an accept reads: pause, recent calls, and the gate's figures."""
+    columns = ["(SELECT max(seq) FROM messages WHERE mailbox = ?) AS last_seq"]
+    params: list[Any] = [mailbox]
+    for i, limit in enumerate(gate.limits):
+        columns.append(
+            f"(SELECT created_at FROM messages WHERE mailbox = ? AND seq = "
+            f"(SELECT max(seq) FROM messages WHERE mailbox = ?) - ?) AS edge_{i}"
+        )
+        params += [mailbox, mailbox, limit.count - 1]
+    if gate.max_queued is not None:
+        columns.append(
+            "(SELECT count(*) FROM (SELECT 1 AS one FROM messages WHERE mailbox = ?"
+            " AND status IN ('queued', 'scheduled') LIMIT ?) AS q) AS queued"
+        )
+        params += [mailbox, gate.max_queued]
+    for i, limit in enumerate(gate.repeats):
+        recent = (
+            "(SELECT created_at FROM messages WHERE mailbox = ? AND digest = ? AND created_at > ?"
+            " ORDER BY created_at DESC LIMIT ?) AS r"
+        )
+        columns.append(f"(SELECT count(*) FROM {recent}) AS repeats_{i}")
+        columns.append(f"(SELECT min(created_at) FROM {recent}) AS repeat_oldest_{i}")
+        for _ in range(2):
+            params += [mailbox, digest, now - limit.window_seconds, limit.count]
+    since = now - pacing.longest(windows) if windows and calls > 0 else now + 1
+    sql = (
+        f"SELECT p.paused_until, p.held_since, c.at, o.* FROM (SELECT {', '.join(columns)}) AS o"
+        " LEFT JOIN mail_pauses p ON p.mailbox = ?"
+        " LEFT JOIN mail_calls c ON c.mailbox = ? AND c.at > ? ORDER BY c.at"
+    )
+    return sql, [*params, mailbox, mailbox, since]
+
+
+def _decide(
+    found: Sequence[Row],
+    calls: int,
+    windows: tuple[RateLimit, ...],
+    gate: AcceptGate,
+    now: float,
+    send_at: float | None,
+) -> tuple[Admission, bool | None]:
+    """Refused (and why, and for how long), or whether to lease it for an attempt now."""
+    first = found[0]
+    waits = {
+        "rate_limited": max(
+            (
+                first[f"edge_{i}"] + limit.window_seconds - now
+                for i, limit in enumerate(gate.limits)
+                if first[f"edge_{i}"] is not None
+                and first[f"edge_{i}"] + limit.window_seconds > now
+            ),
+            default=0.0,
+        ),
+        "queue_full": QUEUE_FULL_RETRY_SECONDS
+        if gate.max_queued is not None and first["queued"] >= gate.max_queued
+        else 0.0,
+        "repeated_message": max(
+            (
+                first[f"repeat_oldest_{i}"] + limit.window_seconds - now
+                for i, limit in enumerate(gate.repeats)
+                if first[f"repeats_{i}"] >= limit.count
+            ),
+            default=0.0,
+        ),
+    }
+    for reason, wait in waits.items():
+        if wait > 0:
+            return Admission(None, refusal=reason, retry_after_seconds=wait), None
+    return Admission(None), _pace_wait(found, calls, windows, now) == 0.0 and send_at is None
+
+
+def _pace_wait(
+    found: Sequence[Row], calls: int, windows: tuple[RateLimit, ...], now: float
+) -> float:
+    """How long ``calls`` calls would wait now: the pause, a hold, the pace."""
+    first = found[0]
+    if first["held_since"] is not None:
+        return float("inf")
+    paused = 0.0 if first["paused_until"] is None else max(0.0, first["paused_until"] - now)
+    recent = [row["at"] for row in found if row["at"] is not None]
+    paced = pacing.wait_seconds(recent, calls, windows, now) if windows and calls > 0 else 0.0
+    return max(paused, paced)
