@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-fast lint chromium bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,10 +19,18 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec compose.yaml
 
-test: lint
+chromium:
 	@# The page test renders in a real browser: Debian's headless Chromium.
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+# A developer's first green in about a minute: everything in process but the soak simulations.
+test-fast: lint chromium
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow and not chaos and not soak"
+
+test: lint chromium
 	@# Two runs, each on both cores (pytest-xdist): first what runs in process on the fake clock
 	@# (the soak simulations among it), then the end-to-end tests, which wait on real time far
 	@# more than they compute, two at a time. Plain `pytest` runs everything in one process.

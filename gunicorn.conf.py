@@ -13,13 +13,34 @@ from dotenv import load_dotenv
 
 load_dotenv()
 
+
 # Metrics are summed over the workers (prometheus_client's multiprocess mode): each worker writes
 # its counters to files in this directory, which must be set before anything imports
 # prometheus_client, and must start empty. The gateway makes its own unless one is given.
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def _remove_orphaned_metrics() -> None:
+    """A master that died without its clean stop (kill -9, a crash, the OOM killer) leaves its
+    directory behind; each directory names its master, so those whose master is gone go."""
+    for directory in Path(tempfile.gettempdir()).glob("mailer-metrics-*-*"):
+        pid = directory.name.split("-")[2]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(directory, ignore_errors=True)
+
+
 _metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
 _own_metrics_dir = not _metrics_dir
 if _own_metrics_dir:
-    _metrics_dir = tempfile.mkdtemp(prefix="mailer-metrics-")
+    _remove_orphaned_metrics()
+    _metrics_dir = tempfile.mkdtemp(prefix=f"mailer-metrics-{os.getpid()}-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
 else:
     for _stale in Path(_metrics_dir).glob("*.db"):

@@ -67,8 +67,9 @@ def start_background(app: Flask, *, threads: int = 16) -> Any:
     ``threads`` is the process's request threads, which its state connections are sized to.
     """
     gateway: Gateway = app.extensions["mailer"]
-    gateway.storage.size_pool(threads + (smtp.POOL_THREADS if gateway.settings.smtp_port else 0))
-    if gateway.settings.smtp_port is not None:
+    listens = gateway.settings.smtp_port or gateway.settings.smtps_port
+    gateway.storage.size_pool(threads + (smtp.POOL_THREADS if listens else 0))
+    if listens:
         gateway.jobs.on_stop.append(smtp.SMTPListener(gateway).start().stop)
     jobs = gateway.jobs
     return start_scheduler(

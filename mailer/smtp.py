@@ -16,8 +16,10 @@ import ssl
 import threading
 import uuid
 import weakref
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
@@ -70,11 +72,20 @@ class GatewaySMTP(SMTP):
     """aiosmtpd's server with the gateway's rules: AUTH only over TLS (when configured) or
     from loopback, failed AUTH slowed down, and enhanced status codes everywhere."""
 
-    def __init__(self, handler: Handler, *, tls: ssl.SSLContext | None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        tls: ssl.SSLContext | None,
+        implicit_tls: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        # Implicit TLS (RFC 8314): the connection is encrypted from its first byte, so there
+        # is no STARTTLS to offer or require.
         super().__init__(
             handler,
-            tls_context=tls,
-            require_starttls=tls is not None,
+            tls_context=None if implicit_tls else tls,
+            require_starttls=tls is not None and not implicit_tls,
             # Both checked here instead: loopback may AUTH in the clear, and MAIL needs AUTH.
             auth_required=False,
             auth_require_tls=False,
@@ -82,6 +93,7 @@ class GatewaySMTP(SMTP):
             **kwargs,
         )
         self._tls_configured = tls is not None
+        self._implicit_tls = implicit_tls
         self._auth_failures = 0
 
     async def push(self, status: Any) -> None:
@@ -99,6 +111,8 @@ class GatewaySMTP(SMTP):
         await super().push(status)
 
     def _may_auth(self) -> bool:
+        if self._implicit_tls:
+            return True
         if self._tls_configured:
             return self._tls_protocol is not None
         return is_loopback(self.session.peer if self.session else None)
@@ -251,21 +265,22 @@ class SMTPListener:
 
     def __init__(self, gateway: Gateway) -> None:
         settings = gateway.settings
-        assert settings.smtp_port is not None
+        assert settings.smtp_port is not None or settings.smtps_port is not None
         self._gateway = gateway
         self._pool = ThreadPoolExecutor(max_workers=POOL_THREADS, thread_name_prefix="smtp")
         self._handler = Handler(gateway, self._pool)
         self._tls = tls_context(settings.smtp_tls_cert, settings.smtp_tls_key)
         self._loop = asyncio.new_event_loop()
-        self._server: asyncio.Server | None = None
+        self._servers: list[asyncio.Server] = []
         self._sessions: weakref.WeakSet[GatewaySMTP] = weakref.WeakSet()
         self._thread = threading.Thread(target=self._loop.run_forever, name="smtp", daemon=True)
 
-    def _protocol(self) -> GatewaySMTP:
+    def _protocol(self, *, implicit_tls: bool = False) -> GatewaySMTP:
         settings = self._gateway.settings
         protocol = GatewaySMTP(
             self._handler,
             tls=self._tls,
+            implicit_tls=implicit_tls,
             data_size_limit=settings.smtp_max_mb * 1024 * 1024,
             hostname=settings.smtp_host,
             loop=self._loop,
@@ -274,15 +289,30 @@ class SMTPListener:
         return protocol
 
     def start(self) -> SMTPListener:
+        """Listen on MAILER_SMTP_PORT (STARTTLS) and MAILER_SMTPS_PORT (implicit TLS)."""
         settings = self._gateway.settings
-        self._server = self._loop.run_until_complete(
-            self._loop.create_server(
-                self._protocol, settings.smtp_host, settings.smtp_port, reuse_port=True
+        if settings.smtp_port is not None:
+            self._listen(settings.smtp_port, self._protocol, None)
+            log.info("smtp listening on %s:%s", settings.smtp_host, settings.smtp_port)
+        if settings.smtps_port is not None:
+            assert self._tls is not None  # the settings refuse MAILER_SMTPS_PORT without it
+            self._listen(settings.smtps_port, partial(self._protocol, implicit_tls=True), self._tls)
+            log.info(
+                "smtps listening on %s:%s (implicit TLS)", settings.smtp_host, settings.smtps_port
+            )
+        self._thread.start()
+        return self
+
+    def _listen(
+        self, port: int, protocol: Callable[[], GatewaySMTP], tls: ssl.SSLContext | None
+    ) -> None:
+        self._servers.append(
+            self._loop.run_until_complete(
+                self._loop.create_server(
+                    protocol, self._gateway.settings.smtp_host, port, reuse_port=True, ssl=tls
+                )
             )
         )
-        self._thread.start()
-        log.info("smtp listening on %s:%s", settings.smtp_host, settings.smtp_port)
-        return self
 
     def stop(self) -> None:
         """Close the listener and every open session, then the loop."""
@@ -294,8 +324,8 @@ class SMTPListener:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def _close(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        for server in self._servers:
+            server.close()
         for session in list(self._sessions):
             if session.transport is not None:
                 session.transport.close()

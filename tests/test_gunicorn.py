@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import os
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,7 +14,7 @@ import requests
 
 from tests.conftest import ADMIN_KEY, API_KEY, MESSAGE, SecretGuard, auth_header
 from tests.fake_zoho import PRIMARY, FakeZoho
-from tests.gunicorn_server import Gunicorn, env_for, free_port, start
+from tests.gunicorn_server import Gunicorn, env_for, free_port, seeded_env, start
 
 
 def test_three_workers_renew_once_and_a_restart_renews_not_at_all(
@@ -211,3 +212,34 @@ def test_a_body_over_the_limit_is_refused_under_gunicorn(
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
     assert real_fake.sent == []
+
+
+def test_no_metrics_directory_outlives_its_master(
+    real_fake: FakeZoho, tmp_path: Path, servers: list[Gunicorn]
+) -> None:
+    """A clean stop removes its directory; a kill -9 leaves one, which the next start removes
+    (with any other whose master is gone), and never one whose master still runs."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    orphan = temp / "mailer-metrics-999999999-stale"  # no process has that pid
+    orphan.mkdir()
+    living = temp / f"mailer-metrics-{os.getpid()}-alive"  # this test's own process runs
+    living.mkdir()
+    env = seeded_env(real_fake, tmp_path, TMPDIR=str(temp))
+
+    def own() -> list[Path]:
+        return [d for d in temp.glob("mailer-metrics-*") if d not in (orphan, living)]
+
+    first = start(servers, env, tmp_path, workers=2)
+    assert not orphan.exists() and living.exists()
+    assert len(own()) == 1
+    first.stop()
+    assert own() == []
+    second = start(servers, env, tmp_path, workers=2)
+    [left] = own()
+    second.kill_all()
+    assert left.exists()  # nothing ran to remove it
+    third = start(servers, env, tmp_path, workers=2)
+    assert not left.exists() and len(own()) == 1
+    third.stop()
+    assert own() == [] and living.exists()

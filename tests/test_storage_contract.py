@@ -305,6 +305,39 @@ def test_queue_stats_count_waiting_and_sending(state: Storage) -> None:
     assert state.messages.stats("other").depth == 0
 
 
+def test_the_waiting_count_follows_every_change_of_status(state: Storage) -> None:
+    """The queue cap's count (queued and scheduled), kept by triggers, agrees with a count of
+    the rows after each way a message can enter or leave the queue."""
+
+    def agree() -> int:
+        with state.database.read() as tx:
+            kept = tx.row("SELECT waiting FROM mailbox_waiting WHERE mailbox = 'default'")
+            counted = tx.row(
+                "SELECT count(*) AS n FROM messages"
+                " WHERE mailbox = 'default' AND status IN ('queued', 'scheduled')"
+            )
+        assert counted is not None
+        assert (kept["waiting"] if kept else 0) == counted["n"]
+        return int(counted["n"])
+
+    assert agree() == 0
+    add(state, "msg_1")
+    add(state, "msg_2", send_at=T0 + 600)
+    add(state, "msg_3", lease_owner="w", leased_until=T0 + 60)  # sending: not waiting
+    assert agree() == 2
+    leased = state.messages.claim_due("default", now=T0, owner="w", leased_until=T0 + 60)
+    assert leased is not None and agree() == 1
+    state.messages.retry(leased.id, "w", next_attempt_at=T0 + 30, attempts=1, now=T0)
+    assert agree() == 2
+    state.messages.finish("msg_3", "w", Outcome("failed", 1, error_code="x"), now=T0)
+    state.messages.requeue("msg_3", "default", now=T0)
+    assert agree() == 3
+    state.messages.cancel("msg_2", "default", now=T0)
+    assert agree() == 2
+    state.messages.fail_waiting("default", code="mailbox_deleted", error="gone", now=T0)
+    assert agree() == 0
+
+
 def test_retention_purges_finished_messages_and_expired_records(state: Storage) -> None:
     add(state, "msg_old", lease_owner="w", leased_until=T0 + 60)
     state.messages.finish("msg_old", "w", Outcome("sent", 1), now=T0)

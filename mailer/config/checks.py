@@ -85,8 +85,18 @@ def zoho_problems(settings: Settings) -> list[str]:
 def smtp_problems(settings: Settings) -> list[str]:
     """SMTP ingress: a usable port, and TLS files given together and readable."""
     problems = []
-    if settings.smtp_port is not None and not 1 <= settings.smtp_port <= 65535:
-        problems.append("MAILER_SMTP_PORT: must be a TCP port, 1 to 65535")
+    for name, port in (
+        ("MAILER_SMTP_PORT", settings.smtp_port),
+        ("MAILER_SMTPS_PORT", settings.smtps_port),
+    ):
+        if port is not None and not 1 <= port <= 65535:
+            problems.append(f"{name}: must be a TCP port, 1 to 65535")
+    if settings.smtps_port is not None and settings.smtp_tls_cert is None:
+        problems.append(
+            "MAILER_SMTPS_PORT: implicit TLS needs MAILER_SMTP_TLS_CERT and MAILER_SMTP_TLS_KEY"
+        )
+    if settings.smtps_port is not None and settings.smtps_port == settings.smtp_port:
+        problems.append("MAILER_SMTPS_PORT: must differ from MAILER_SMTP_PORT")
     cert, key = settings.smtp_tls_cert, settings.smtp_tls_key
     if (cert is None) != (key is None):
         problems.append("MAILER_SMTP_TLS_CERT and MAILER_SMTP_TLS_KEY: set both, or neither")

@@ -125,6 +125,7 @@ def from_env(environ: Mapping[str, str]) -> Settings:
         webhook_allow_private=(read.text("MAILER_WEBHOOK_ALLOW_PRIVATE") or "").lower()
         in ("true", "1", "yes", "on"),
         smtp_port=read.integer("MAILER_SMTP_PORT", 0, minimum=0) or None,
+        smtps_port=read.integer("MAILER_SMTPS_PORT", 0, minimum=0) or None,
         smtp_host=read.text("MAILER_SMTP_HOST") or "127.0.0.1",
         smtp_tls_cert=read.text("MAILER_SMTP_TLS_CERT"),
         smtp_tls_key=read.text("MAILER_SMTP_TLS_KEY"),

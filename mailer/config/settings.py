@@ -76,6 +76,8 @@ class Settings:
     webhook_allow_private: bool = False
     # SMTP ingress (smtp.py): off while no port is set.
     smtp_port: int | None = None
+    # SMTP over implicit TLS (RFC 8314, as on port 465); needs the TLS files.
+    smtps_port: int | None = None
     smtp_host: str = "127.0.0.1"
     smtp_tls_cert: str | None = None
     smtp_tls_key: str | None = None

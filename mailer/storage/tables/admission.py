@@ -5,7 +5,7 @@ with the back-pressure folded in as scalar subqueries that each touch a few inde
 
 - accept limits: each mailbox numbers its messages (``seq``), so "N in a window" is the time of
   the N-th newest, one look-up by (mailbox, seq), never a count;
-- the queue cap: a count that stops at the cap;
+- the queue cap: one row, kept by triggers on every change of a message's status;
 - the repeat guard: the newest few messages with the same digest.
 
 The number is unique per mailbox: two accepts racing for the same place cannot both take it.
@@ -138,11 +138,9 @@ def _read(
         )
         params += [mailbox, mailbox, limit.count - 1]
     if gate.max_queued is not None:
-        columns.append(
-            "(SELECT count(*) FROM (SELECT 1 AS one FROM messages WHERE mailbox = ?"
-            " AND status IN ('queued', 'scheduled') LIMIT ?) AS q) AS queued"
-        )
-        params += [mailbox, gate.max_queued]
+        # Kept by triggers on every change of a message's status (migration 0009).
+        columns.append("(SELECT waiting FROM mailbox_waiting WHERE mailbox = ?) AS queued")
+        params.append(mailbox)
     for i, limit in enumerate(gate.repeats):
         recent = (
             "(SELECT created_at FROM messages WHERE mailbox = ? AND digest = ? AND created_at > ?"
@@ -182,7 +180,7 @@ def _decide(
             default=0.0,
         ),
         "queue_full": QUEUE_FULL_RETRY_SECONDS
-        if gate.max_queued is not None and first["queued"] >= gate.max_queued
+        if gate.max_queued is not None and (first["queued"] or 0) >= gate.max_queued
         else 0.0,
         "repeated_message": max(
             (

@@ -14,3 +14,26 @@ CREATE TABLE accept_refusals (
     count INTEGER NOT NULL
 );
 CREATE INDEX accept_refusals_mailbox ON accept_refusals (mailbox, at);
+-- How many messages each mailbox holds queued or scheduled, kept by triggers on every change
+-- of a message's status: the queue cap reads one row instead of counting the queue.
+CREATE TABLE mailbox_waiting (mailbox TEXT PRIMARY KEY, waiting INTEGER NOT NULL);
+INSERT INTO mailbox_waiting (mailbox, waiting)
+    SELECT mailbox, count(*) FROM messages WHERE status IN ('queued', 'scheduled') GROUP BY mailbox;
+CREATE TRIGGER messages_waiting_insert AFTER INSERT ON messages
+WHEN NEW.status IN ('queued', 'scheduled')
+BEGIN
+    INSERT INTO mailbox_waiting (mailbox, waiting) VALUES (NEW.mailbox, 1)
+        ON CONFLICT (mailbox) DO UPDATE SET waiting = waiting + 1;
+END;
+CREATE TRIGGER messages_waiting_update AFTER UPDATE OF status ON messages
+WHEN (OLD.status IN ('queued', 'scheduled')) <> (NEW.status IN ('queued', 'scheduled'))
+BEGIN
+    INSERT INTO mailbox_waiting (mailbox, waiting)
+        VALUES (NEW.mailbox, CASE WHEN NEW.status IN ('queued', 'scheduled') THEN 1 ELSE -1 END)
+        ON CONFLICT (mailbox) DO UPDATE SET waiting = waiting + excluded.waiting;
+END;
+CREATE TRIGGER messages_waiting_delete AFTER DELETE ON messages
+WHEN OLD.status IN ('queued', 'scheduled')
+BEGIN
+    UPDATE mailbox_waiting SET waiting = waiting - 1 WHERE mailbox = OLD.mailbox;
+END;
