@@ -37,7 +37,6 @@ PIXEL = base64.b64encode(
         "1f15c4890000000d49444154789c63000100000500010d0a2db40000000049454e44ae426082"
     )
 ).decode()
-STEPS = ("token", "account", "plain", "names", "attachment", "inline", "read_back")
 
 
 @dataclass(frozen=True)
@@ -147,7 +146,7 @@ class LiveCheck:
             CheckRow(
                 "read_back",
                 "skipped",
-                todo="needs read access to the mailbox (MAILER_BOUNCES=on and a new consent)",
+                todo="needs read access to the mailbox (the bounces work adds that scope)",
             )
         )
         return rows

@@ -23,7 +23,8 @@ from mailer.runtime.errors import StateBusy
 from mailer.runtime.pacing import RateLimit
 from mailer.storage.database import Database, Row
 from mailer.storage.records import AcceptGate, Admission, Attachment
-from mailer.storage.tables.messages import MessageTable, insert_message, new_message
+from mailer.storage.tables.message_rows import insert_message, new_message
+from mailer.storage.tables.messages import MessageTable
 
 # How often an accept that lost a race for its mailbox's next number reads again.
 MAX_RACES = 20
@@ -79,20 +80,7 @@ class AdmissionTable:
                     insert_message(tx, stored, owner, tags=tags, seq=seq, digest=digest)
                     return Admission(stored, inline=owner is not None)
             try:
-                self._messages.add(
-                    message_id,
-                    mailbox,
-                    payload=payload,
-                    attachments=attachments,
-                    calls=calls,
-                    now=now,
-                    lease_owner=owner,
-                    leased_until=stored.leased_until,
-                    send_at=send_at,
-                    tags=tags,
-                    seq=seq,
-                    digest=digest,
-                )
+                self._messages.insert(stored, owner, tags=tags, seq=seq, digest=digest)
             except Exception as exc:
                 if not self._db.is_duplicate(exc):
                     raise

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
-from mailer.storage.database import Database, Row, Tx
+from mailer.storage.database import Database
 from mailer.storage.ports import QueueStats
 from mailer.storage.records import Attachment, Outcome, StoredMessage, WebhookEvent
+from mailer.storage.tables.message_rows import (
+    INSERT,
+    insert_message,
+    insert_row,
+    lease,
+    new_message,
+    stored_message,
+)
 from mailer.storage.tables.webhooks import insert_event
 
-_INSERT = (
-    "INSERT INTO messages (id, mailbox, status, payload, calls, next_attempt_at, lease_owner,"
-    " leased_until, created_at, updated_at, seq, digest)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
 _DUE = (
     "mailbox = ? AND ((status IN ('queued', 'scheduled') AND next_attempt_at <= ?)"
     " OR (status = 'sending' AND leased_until <= ?))"
@@ -53,13 +55,24 @@ class MessageTable:
             leased_until=leased_until,
             send_at=send_at,
         )
-        if not attachments and not tags:
-            # One statement: no transaction around it.
-            self._db.run(_INSERT, _insert_row(stored, lease_owner, seq, digest))
+        self.insert(stored, lease_owner, tags=tags, seq=seq, digest=digest)
+        return stored
+
+    def insert(
+        self,
+        stored: StoredMessage,
+        lease_owner: str | None,
+        *,
+        tags: tuple[str, ...] = (),
+        seq: int | None = None,
+        digest: str | None = None,
+    ) -> None:
+        """Store a new message: one statement (no transaction) unless it has tags or files."""
+        if not stored.attachments and not tags:
+            self._db.run(INSERT, insert_row(stored, lease_owner, seq, digest))
         else:
             with self._db.write() as tx:
                 insert_message(tx, stored, lease_owner, tags=tags, seq=seq, digest=digest)
-        return stored
 
     def claim_due(
         self, mailbox: str, *, now: float, owner: str, leased_until: float
@@ -76,7 +89,7 @@ class MessageTable:
             )
             if row is None:
                 return None
-            _lease(tx, row["id"], owner, leased_until, now)
+            lease(tx, row["id"], owner, leased_until, now)
         return self.get(row["id"])
 
     def claim_probe(
@@ -92,7 +105,7 @@ class MessageTable:
             )
             if row is None:
                 return None
-            _lease(tx, row["id"], owner, leased_until, now)
+            lease(tx, row["id"], owner, leased_until, now)
         return self.get(row["id"])
 
     def release_held(self, mailbox: str, *, now: float) -> int:
@@ -130,7 +143,7 @@ class MessageTable:
                 (code, error, now, now, mailbox, now),
             )
             for row in rows:  # each failure's event commits with it
-                event = event_for(_message(row, [])) if event_for is not None else None
+                event = event_for(stored_message(row, [])) if event_for is not None else None
                 if event is not None:
                     insert_event(tx, event)
         return [row["id"] for row in rows]
@@ -145,7 +158,7 @@ class MessageTable:
                 " WHERE message_id = ? ORDER BY position",
                 (message_id,),
             )
-        return _message(row, attachments)
+        return stored_message(row, attachments)
 
     def finish(
         self,
@@ -255,7 +268,7 @@ class MessageTable:
                 f" ORDER BY {order[0]} DESC, {order[1]} DESC LIMIT ?",
                 (*params, limit),
             )
-        return [_message(row, []) for row in rows]
+        return [stored_message(row, []) for row in rows]
 
     def depths(self) -> dict[str, int]:
         with self._db.read() as tx:
@@ -274,95 +287,3 @@ class MessageTable:
             )
         assert row is not None
         return QueueStats(int(row["depth"]), row["oldest"])
-
-
-def new_message(
-    message_id: str,
-    mailbox: str,
-    *,
-    payload: dict[str, Any],
-    attachments: tuple[Attachment, ...],
-    calls: int,
-    now: float,
-    leased: bool,
-    leased_until: float | None,
-    send_at: float | None,
-) -> StoredMessage:
-    """A message as it is stored: scheduled, queued, or leased for an attempt right now."""
-    return StoredMessage(
-        id=message_id,
-        mailbox=mailbox,
-        status="scheduled" if send_at else "sending" if leased else "queued",
-        payload=payload,
-        attachments=attachments,
-        calls=calls,
-        next_attempt_at=send_at or now,
-        leased_until=leased_until,
-        created_at=now,
-        updated_at=now,
-    )
-
-
-def insert_message(
-    tx: Tx,
-    stored: StoredMessage,
-    lease_owner: str | None,
-    *,
-    tags: tuple[str, ...],
-    seq: int | None,
-    digest: str | None,
-) -> None:
-    """A new message, its attachments and its tags, in the caller's transaction."""
-    tx.execute(_INSERT, _insert_row(stored, lease_owner, seq, digest))
-    if stored.attachments:
-        tx.executemany(
-            "INSERT INTO message_attachments (message_id, position, filename,"
-            " content_type, content, content_id) VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                (stored.id, i, a.filename, a.content_type, a.content, a.content_id)
-                for i, a in enumerate(stored.attachments)
-            ],
-        )
-    if tags:
-        tx.executemany(
-            "INSERT INTO message_tags (message_id, mailbox, tag, created_at) VALUES (?, ?, ?, ?)",
-            [(stored.id, stored.mailbox, tag, stored.created_at) for tag in tags],
-        )
-
-
-def _insert_row(
-    stored: StoredMessage, lease_owner: str | None, seq: int | None, digest: str | None
-) -> tuple[Any, ...]:
-    return (
-        *(stored.id, stored.mailbox, stored.status, json.dumps(stored.payload), stored.calls),
-        *(stored.next_attempt_at, lease_owner, stored.leased_until, stored.created_at),
-        *(stored.updated_at, seq, digest),
-    )
-
-
-def _lease(tx: Tx, message_id: str, owner: str, leased_until: float, now: float) -> None:
-    """``owner`` holds the message for an attempt until ``leased_until``."""
-    tx.execute(
-        "UPDATE messages SET status = 'sending', lease_owner = ?, leased_until = ?,"
-        " updated_at = ? WHERE id = ?",
-        (owner, leased_until, now, message_id),
-    )
-
-
-# The columns read into a StoredMessage as they are.
-_PLAIN = (
-    "id", "mailbox", "status", "calls", "attempts", "next_attempt_at", "leased_until",
-    "last_error_code", "last_error", "requeued_at", "zoho_error_code", "zoho_message_id",
-    "mail_id", "created_at", "updated_at", "finished_at",
-)  # fmt: skip
-
-
-def _message(row: Row, attachments: list[Row]) -> StoredMessage:
-    return StoredMessage(
-        **{column: row[column] for column in _PLAIN},
-        payload=json.loads(row["payload"]),
-        attachments=tuple(
-            Attachment(a["filename"], a["content_type"], bytes(a["content"]), a["content_id"])
-            for a in attachments
-        ),
-    )
