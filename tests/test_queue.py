@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 
 from mailer.runtime.errors import Conflict
 from mailer.storage.ports import Storage
+from mailer.storage.records import NewMessage
 from tests.conftest import MESSAGE, FakeClock, auth_header
 from tests.fake_zoho import FakeZoho
 
@@ -131,7 +132,7 @@ def test_a_cancel_and_a_claim_never_both_win(
     one, other = open_state(state_location), open_state(state_location)
     now = clock.now()
     for message_id in ("msg_a", "msg_b"):
-        one.messages.add(message_id, "default", payload={}, attachments=(), calls=1, now=now)
+        one.messages.add(NewMessage(message_id, "default", {}), now=now)
     claimed = one.messages.claim_due("default", now=now, owner="w1", leased_until=now + 60)
     assert claimed is not None and claimed.id == "msg_a"
     changed, after = other.messages.cancel("msg_a", "default", now=now)

@@ -17,7 +17,7 @@ from mailer.runtime.errors import LockTimeout
 from mailer.runtime.pacing import RateLimit
 from mailer.storage import retention
 from mailer.storage.ports import Storage
-from mailer.storage.records import Attachment, Grant, Hold, Outcome, ZohoAnswer
+from mailer.storage.records import Attachment, Grant, Hold, NewMessage, Outcome, ZohoAnswer
 from mailer.zoho.account import Account
 
 T0 = 1_790_000_000.0
@@ -50,16 +50,17 @@ def seed(state: Storage, name: str = "default", token: str = "r1", fingerprint: 
     )
 
 
-def add(state: Storage, message_id: str, *, now: float = T0, **kwargs: object) -> None:
-    state.messages.add(
-        message_id,
-        "default",
-        payload=PAYLOAD,
-        attachments=(),
-        calls=1,
-        now=now,
-        **kwargs,  # type: ignore[arg-type]
-    )
+def add(
+    state: Storage,
+    message_id: str,
+    *,
+    now: float = T0,
+    send_at: float | None = None,
+    lease_owner: str | None = None,
+    leased_until: float | None = None,
+) -> None:
+    new = NewMessage(message_id, "default", PAYLOAD, send_at=send_at)
+    state.messages.add(new, now=now, lease_owner=lease_owner, leased_until=leased_until)
 
 
 # Mailboxes and tokens ------------------------------------------------------------------------
@@ -213,7 +214,7 @@ def test_concurrent_claims_of_one_key_admit_exactly_one(
 def test_a_message_is_stored_with_its_attachments(state: Storage) -> None:
     pdf = Attachment("report.pdf", "application/pdf", b"%PDF\x00\xff binary")
     stored = state.messages.add(
-        "msg_1", "default", payload=PAYLOAD, attachments=(pdf,), calls=2, now=T0
+        NewMessage("msg_1", "default", PAYLOAD, attachments=(pdf,), calls=2), now=T0
     )
     assert stored.status == "queued"
     again = state.messages.get("msg_1")

@@ -43,7 +43,7 @@ from mailer.sending.results import (
 from mailer.sending.view import message_view
 from mailer.storage.outbox_ports import Admissions, EventMaker, no_events
 from mailer.storage.ports import CallLedger, MessageQueue
-from mailer.storage.records import AcceptGate, Hold, Outcome, StoredMessage
+from mailer.storage.records import AcceptGate, Hold, NewMessage, Outcome, StoredMessage
 from mailer.transports import Receipt, Transport
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ class Outbox:
         calls = self._transport.calls_for(message)
         # Leased for an attempt now if the pace allows one (only a look: the permit is taken
         # right before the attempt, so that the store's write is not inside permit and call).
-        admission = self._admissions.admit(
+        new = NewMessage(
             message_id,
             self._mailbox,
             payload={
@@ -134,14 +134,17 @@ class Outbox:
             },
             attachments=message.attachments,
             calls=calls,
+            tags=options.tags,
+            send_at=options.send_at,
+            digest=message_digest(message),
+        )
+        admission = self._admissions.admit(
+            new,
             now=now,
             windows=self._windows,
             gate=self._gate,
-            digest=message_digest(message),
             lease_owner=self._owner if deliver_now else None,
             leased_until=now + self._policy.lease_seconds,
-            send_at=options.send_at,
-            tags=options.tags,
         )
         if admission.stored is None:
             assert admission.refusal is not None

@@ -12,9 +12,9 @@ from mailer.runtime.pacing import RateLimit
 from mailer.storage.records import (
     AcceptGate,
     Admission,
-    Attachment,
     Hold,
     MailPause,
+    NewMessage,
     Outcome,
     StoredMessage,
     WebhookEvent,
@@ -33,17 +33,11 @@ class MessageQueue(Protocol):
 
     def add(
         self,
-        message_id: str,
-        mailbox: str,
+        new: NewMessage,
         *,
-        payload: dict[str, Any],
-        attachments: tuple[Attachment, ...],
-        calls: int,
         now: float,
         lease_owner: str | None = None,
         leased_until: float | None = None,
-        send_at: float | None = None,
-        tags: tuple[str, ...] = (),
     ) -> StoredMessage:
         """Persist an accepted message: queued, scheduled for ``send_at``, or already leased
         to ``lease_owner``; with its tags."""
@@ -135,20 +129,13 @@ class Admissions(Protocol):
 
     def admit(
         self,
-        message_id: str,
-        mailbox: str,
+        new: NewMessage,
         *,
-        payload: dict[str, Any],
-        attachments: tuple[Attachment, ...],
-        calls: int,
         now: float,
         windows: tuple[RateLimit, ...],
         gate: AcceptGate,
-        digest: str,
         lease_owner: str | None,
         leased_until: float,
-        send_at: float | None = None,
-        tags: tuple[str, ...] = (),
     ) -> Admission:
         """Store the message unless ``gate`` refuses it (every worker and host sees one count);
         leased to ``lease_owner`` for an attempt now when the pace and the pause allow one."""

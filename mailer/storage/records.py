@@ -128,6 +128,22 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class NewMessage:
+    """A message to store, as the outbox hands it over: what it says and how it goes."""
+
+    id: str
+    mailbox: str
+    payload: dict[str, Any] = field(repr=False)
+    attachments: tuple[Attachment, ...] = field(default=(), repr=False)
+    # Zoho Mail calls its delivery takes (the send, and an upload for files).
+    calls: int = 1
+    tags: tuple[str, ...] = ()
+    send_at: float | None = None
+    # What it says, for the repeat guard (sender, recipients, subject, body).
+    digest: str | None = None
+
+
+@dataclass(frozen=True)
 class AcceptGate:
     """What one mailbox may accept now: at most ``limits`` messages per window, at most
     ``max_queued`` waiting, the same message at most ``repeats`` times per window."""

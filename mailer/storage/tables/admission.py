@@ -22,7 +22,7 @@ from mailer.runtime import pacing
 from mailer.runtime.errors import StateBusy
 from mailer.runtime.pacing import RateLimit
 from mailer.storage.database import Database, Row
-from mailer.storage.records import AcceptGate, Admission, Attachment
+from mailer.storage.records import AcceptGate, Admission, NewMessage
 from mailer.storage.tables.message_rows import insert_message, new_message
 from mailer.storage.tables.messages import MessageTable
 
@@ -39,54 +39,37 @@ class AdmissionTable:
 
     def admit(
         self,
-        message_id: str,
-        mailbox: str,
+        new: NewMessage,
         *,
-        payload: dict[str, Any],
-        attachments: tuple[Attachment, ...],
-        calls: int,
         now: float,
         windows: tuple[RateLimit, ...],
         gate: AcceptGate,
-        digest: str,
         lease_owner: str | None,
         leased_until: float,
-        send_at: float | None = None,
-        tags: tuple[str, ...] = (),
     ) -> Admission:
         """Store the message unless the gate refuses it; leased to ``lease_owner`` for an
         attempt now when the pace and the pause allow one."""
-        sql, params = _read(mailbox, calls, windows, gate, digest, now)
+        sql, params = _read(new.mailbox, new.calls, windows, gate, new.digest or "", now)
         for _ in range(MAX_RACES):
             with self._db.write() if self._db.writers_take_turns else self._db.read() as tx:
                 found = tx.rows(sql, params)
-                refused, paced = _decide(found, calls, windows, gate, now, send_at)
+                refused, paced = _decide(found, new.calls, windows, gate, now, new.send_at)
                 if paced is None:
                     return refused
                 seq = (found[0]["last_seq"] or 0) + 1
                 owner = lease_owner if paced else None
-                stored = new_message(
-                    message_id,
-                    mailbox,
-                    payload=payload,
-                    attachments=attachments,
-                    calls=calls,
-                    now=now,
-                    leased=owner is not None,
-                    leased_until=leased_until if owner else None,
-                    send_at=send_at,
-                )
+                stored = new_message(new, now=now, leased_until=leased_until if owner else None)
                 if self._db.writers_take_turns:  # the read stays true until this commits
-                    insert_message(tx, stored, owner, tags=tags, seq=seq, digest=digest)
+                    insert_message(tx, stored, owner, tags=new.tags, seq=seq, digest=new.digest)
                     return Admission(stored, inline=owner is not None)
             try:
-                self._messages.insert(stored, owner, tags=tags, seq=seq, digest=digest)
+                self._messages.insert(stored, owner, tags=new.tags, seq=seq, digest=new.digest)
             except Exception as exc:
                 if not self._db.is_duplicate(exc):
                     raise
                 continue  # another accept took that number first: read again
             return Admission(stored, inline=owner is not None)
-        raise StateBusy(f"mailbox {mailbox} is accepting too much at once; try again")
+        raise StateBusy(f"mailbox {new.mailbox} is accepting too much at once; try again")
 
     def refusals(self, mailbox: str, *, since: float) -> dict[str, int]:
         """How many sends the mailbox refused since ``since``, by reason."""

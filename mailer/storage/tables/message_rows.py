@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from mailer.storage.database import Row, Tx
-from mailer.storage.records import Attachment, StoredMessage
+from mailer.storage.records import Attachment, NewMessage, StoredMessage
 
 INSERT = (
     "INSERT INTO messages (id, mailbox, status, payload, calls, next_attempt_at, lease_owner,"
@@ -16,27 +16,17 @@ INSERT = (
 )
 
 
-def new_message(
-    message_id: str,
-    mailbox: str,
-    *,
-    payload: dict[str, Any],
-    attachments: tuple[Attachment, ...],
-    calls: int,
-    now: float,
-    leased: bool,
-    leased_until: float | None,
-    send_at: float | None,
-) -> StoredMessage:
-    """A message as it is stored: scheduled, queued, or leased for an attempt right now."""
+def new_message(new: NewMessage, *, now: float, leased_until: float | None) -> StoredMessage:
+    """A message as it is stored: scheduled, queued, or leased for an attempt right now (with
+    ``leased_until``)."""
     return StoredMessage(
-        id=message_id,
-        mailbox=mailbox,
-        status="scheduled" if send_at else "sending" if leased else "queued",
-        payload=payload,
-        attachments=attachments,
-        calls=calls,
-        next_attempt_at=send_at or now,
+        id=new.id,
+        mailbox=new.mailbox,
+        status="scheduled" if new.send_at else "sending" if leased_until else "queued",
+        payload=new.payload,
+        attachments=new.attachments,
+        calls=new.calls,
+        next_attempt_at=new.send_at or now,
         leased_until=leased_until,
         created_at=now,
         updated_at=now,

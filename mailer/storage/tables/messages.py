@@ -7,7 +7,7 @@ from typing import Any
 
 from mailer.storage.database import Database
 from mailer.storage.ports import QueueStats
-from mailer.storage.records import Attachment, Outcome, StoredMessage, WebhookEvent
+from mailer.storage.records import NewMessage, Outcome, StoredMessage, WebhookEvent
 from mailer.storage.tables.message_rows import (
     INSERT,
     insert_message,
@@ -30,32 +30,14 @@ class MessageTable:
 
     def add(
         self,
-        message_id: str,
-        mailbox: str,
+        new: NewMessage,
         *,
-        payload: dict[str, Any],
-        attachments: tuple[Attachment, ...],
-        calls: int,
         now: float,
         lease_owner: str | None = None,
         leased_until: float | None = None,
-        send_at: float | None = None,
-        tags: tuple[str, ...] = (),
-        seq: int | None = None,
-        digest: str | None = None,
     ) -> StoredMessage:
-        stored = new_message(
-            message_id,
-            mailbox,
-            payload=payload,
-            attachments=attachments,
-            calls=calls,
-            now=now,
-            leased=lease_owner is not None,
-            leased_until=leased_until,
-            send_at=send_at,
-        )
-        self.insert(stored, lease_owner, tags=tags, seq=seq, digest=digest)
+        stored = new_message(new, now=now, leased_until=leased_until if lease_owner else None)
+        self.insert(stored, lease_owner, tags=new.tags, seq=None, digest=new.digest)
         return stored
 
     def insert(
