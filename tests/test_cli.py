@@ -42,8 +42,8 @@ def test_db_upgrade_applies_once_and_starts_nothing(
     assert first.returncode == 0, first.stderr
     assert (
         "applied 0001_initial, 0002_oauth_state_outcome, 0003_mailboxes, 0004_cancel_and_list,"
-        " 0005_webhooks, 0006_status_listing, 0007_mailbox_names, 0008_holds, 0009_back_pressure"
-        in first.stdout
+        " 0005_webhooks, 0006_status_listing, 0007_mailbox_names, 0008_holds, 0009_back_pressure,"
+        " 0010_suppressions" in first.stdout
     )
     again = flask("mailer", "db", "upgrade", cwd=tmp_path, MAILER_DB=db)
     assert again.returncode == 0 and "up to date" in again.stdout
@@ -212,3 +212,20 @@ def test_queue_commands_list_retry_and_cancel(
     assert [m["id"] for m in left["messages"]] == [second]
     missing = mailer_cli(cli_env, tmp_path, "queue", "cancel", "msg_nope")
     assert missing.returncode == 1 and "message_not_found" in missing.stderr
+
+
+def test_the_suppression_commands_round_trip(cli_env: dict[str, str], tmp_path: Path) -> None:
+    added = mailer_cli(cli_env, tmp_path, "suppressions", "add", "default", "Gone@Example.com")
+    assert added.returncode == 0 and "gone@example.com" in added.stdout
+    listed = json.loads(
+        mailer_cli(cli_env, tmp_path, "suppressions", "list", "default", "--json").stdout
+    )
+    assert [s["address"] for s in listed["suppressions"]] == ["gone@example.com"]
+    sent = mailer_cli(
+        cli_env, tmp_path, "send", "--to", "gone@example.com", "--subject", "s", "--text", "t"
+    )
+    assert sent.returncode == 1 and "recipient_suppressed" in sent.stderr
+    removed = mailer_cli(cli_env, tmp_path, "suppressions", "remove", "default", "gone@example.com")
+    assert removed.returncode == 0
+    again = mailer_cli(cli_env, tmp_path, "suppressions", "remove", "default", "gone@example.com")
+    assert again.returncode == 1 and "suppression_not_found" in again.stderr

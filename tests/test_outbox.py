@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 
 from mailer.config import Settings
 from mailer.runtime.pacing import RateLimit
+from mailer.sending.back_pressure import RefusalReports
 from mailer.sending.delivery_policy import DeliveryPolicy
 from mailer.sending.outbox import Outbox
 from mailer.storage.records import Attachment
@@ -83,6 +84,7 @@ def test_a_burst_is_paced_across_workers_and_delivered_completely(
         policy=DeliveryPolicy(),
         limits=(RateLimit(5, 1),),
         admissions=storage.admissions,
+        refusals=RefusalReports(storage.admissions, storage.suppressions, clock),
     )
     for _ in range(20):
         app.extensions["mailer"].jobs.deliver()

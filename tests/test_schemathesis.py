@@ -41,7 +41,7 @@ def test_schemathesis_with_every_check_finds_nothing(
     prepare_state(app)
     app.extensions["mailer"].jobs.startup()
     # Tokens the fake will take for mailboxes the fuzzer adds (each fresh: 10 mints a window).
-    tokens = [real_fake.issue_refresh_token() for _ in range(100)]
+    tokens = [real_fake.issue_refresh_token() for _ in range(400)]
     config = tmp_path / "schemathesis.toml"
     config.write_text(
         f'[auth.openapi.apiKey]\nbearer = "{API_KEY}"\n'

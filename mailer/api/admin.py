@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from mailer.api.incoming import gateway, read_json, require_admin
-from mailer.mailboxes.view import connect_link_view, mailbox_view
+from mailer.mailboxes.view import connect_link_view, mailbox_view, suppression_view
 
 bp = Blueprint("mailboxes", __name__, url_prefix="/api/email/mailboxes")
 
@@ -46,6 +46,24 @@ def connect_link(name: str) -> tuple[Response, int]:
 @bp.post("/<name>/resume")
 def resume(name: str) -> Response:
     return jsonify(mailbox_view(gateway().admin.resume(name)))
+
+
+@bp.get("/<name>/suppressions")
+def suppressions(name: str) -> Response:
+    return jsonify(
+        {"suppressions": [suppression_view(s) for s in gateway().admin.suppressions(name)]}
+    )
+
+
+@bp.post("/<name>/suppressions")
+def suppress(name: str) -> tuple[Response, int]:
+    return jsonify(suppression_view(gateway().admin.suppress(name, read_json()))), 201
+
+
+@bp.delete("/<name>/suppressions/<address>")
+def unsuppress(name: str, address: str) -> tuple[str, int]:
+    gateway().admin.unsuppress(name, address)
+    return "", 204
 
 
 @bp.post("/<name>/keys")

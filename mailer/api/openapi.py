@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mailer.api import openapi_mailboxes, openapi_queue, openapi_send
+from mailer.api import openapi_mailboxes, openapi_queue, openapi_send, openapi_setup
 from mailer.api.idempotency import MAX_IDEMPOTENCY_KEY_CHARS
 from mailer.config.data_centres import DATA_CENTRES
 from mailer.sending.queue import STATUSES
@@ -207,6 +207,10 @@ def document(accounts_url: str) -> dict[str, Any]:
                         "409": _error("Idempotency-Key reused with another body, or in flight."),
                         "413": _error("Body over MAILER_MAX_REQUEST_MB."),
                         "415": _error("Body not declared as application/json."),
+                        "422": _error(
+                            "A recipient is on the mailbox's suppression list "
+                            "(`recipient_suppressed`); nothing stored."
+                        ),
                         "429": {
                             **_error(
                                 "Back-pressure, nothing stored: `rate_limited` "
@@ -298,7 +302,7 @@ def document(accounts_url: str) -> dict[str, Any]:
                     },
                 }
             },
-            **openapi_mailboxes.SETUP_PATHS,
+            **openapi_setup.SETUP_PATHS,
             **openapi_mailboxes.PATHS,
         },
     }

@@ -21,7 +21,7 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _json(description: str, schema: str) -> dict[str, Any]:
+def json_answer(description: str, schema: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
 
 
@@ -31,7 +31,7 @@ def _errors(*extra: tuple[str, str]) -> dict[str, Any]:
         "403": ("MAILER_ADMIN_KEY is not set.", "Error"),
         **{status: (text, "Error") for status, text in extra},
     }
-    return {status: _json(text, schema) for status, (text, schema) in answers.items()}
+    return {status: json_answer(text, schema) for status, (text, schema) in answers.items()}
 
 
 def mailbox_create(accounts_servers: list[str], sender: dict[str, Any]) -> dict[str, Any]:
@@ -149,6 +149,21 @@ SCHEMAS: dict[str, Any] = {
             "expires_at": {"type": "string", "format": "date-time"},
         },
     },
+    "Suppression": {
+        "type": "object",
+        "required": ["address", "reason", "created_at", "message_id"],
+        "properties": {
+            "address": {"type": "string"},
+            "reason": {"enum": ["hard_bounce", "manual"]},
+            "created_at": {"type": "string", "format": "date-time"},
+            "message_id": {"type": ["string", "null"]},
+        },
+    },
+    "SuppressionList": {
+        "type": "object",
+        "required": ["suppressions"],
+        "properties": {"suppressions": {"type": "array", "items": _ref("Suppression")}},
+    },
     "IssuedKey": {
         "type": "object",
         "required": ["id", "mailbox", "key"],
@@ -173,7 +188,7 @@ PATHS: dict[str, Any] = {
                 "content": {"application/json": {"schema": _ref("MailboxCreate")}},
             },
             "responses": {
-                "201": _json("Created, with a connect link.", "Mailbox"),
+                "201": json_answer("Created, with a connect link.", "Mailbox"),
                 **_errors(
                     ("400", "Invalid input, or Zoho refused the refresh token."),
                     ("409", "The name is taken."),
@@ -184,7 +199,7 @@ PATHS: dict[str, Any] = {
         "get": {
             "summary": "Every mailbox",
             "security": _ADMIN,
-            "responses": {"200": _json("The mailboxes.", "MailboxList"), **_errors()},
+            "responses": {"200": json_answer("The mailboxes.", "MailboxList"), **_errors()},
         },
     },
     "/api/email/mailboxes/{name}": {
@@ -192,7 +207,7 @@ PATHS: dict[str, Any] = {
         "get": {
             "summary": "One mailbox; never a token",
             "security": _ADMIN,
-            "responses": {"200": _json("The mailbox.", "Mailbox"), **_errors(_MISSING)},
+            "responses": {"200": json_answer("The mailbox.", "Mailbox"), **_errors(_MISSING)},
         },
         "delete": {
             "summary": "Remove a mailbox: its token revoked at Zoho, its keys deleted, its "
@@ -209,7 +224,7 @@ PATHS: dict[str, Any] = {
         "post": {
             "summary": "A new single-use link that connects (or reconnects) the mailbox",
             "security": _ADMIN,
-            "responses": {"201": _json("The link.", "ConnectLink"), **_errors(_MISSING)},
+            "responses": {"201": json_answer("The link.", "ConnectLink"), **_errors(_MISSING)},
         },
     },
     "/api/email/mailboxes/{name}/resume": {
@@ -217,7 +232,58 @@ PATHS: dict[str, Any] = {
         "post": {
             "summary": "End the mailbox's hold: its waiting mail goes out at the pace",
             "security": _ADMIN,
-            "responses": {"200": _json("The mailbox.", "Mailbox"), **_errors(_MISSING)},
+            "responses": {"200": json_answer("The mailbox.", "Mailbox"), **_errors(_MISSING)},
+        },
+    },
+    "/api/email/mailboxes/{name}/suppressions": {
+        "parameters": [_NAME],
+        "get": {
+            "summary": "The addresses the mailbox sends nothing to, newest first",
+            "security": _ADMIN,
+            "responses": {"200": json_answer("The list.", "SuppressionList"), **_errors(_MISSING)},
+        },
+        "post": {
+            "summary": "Suppress an address: sends naming it are refused (422)",
+            "security": _ADMIN,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["address"],
+                            "properties": {
+                                "address": {
+                                    "type": "string",
+                                    "format": "mail-address",
+                                    "pattern": "@",
+                                    "description": "A bare addr-spec, as email-validator reads "
+                                    "it; stored in lower case.",
+                                }
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "201": json_answer("Suppressed.", "Suppression"),
+                **_errors(_MISSING, ("400", "Not an address."), ("415", "Not JSON.")),
+            },
+        },
+    },
+    "/api/email/mailboxes/{name}/suppressions/{address}": {
+        "parameters": [
+            _NAME,
+            {"name": "address", "in": "path", "required": True, "schema": {"type": "string"}},
+        ],
+        "delete": {
+            "summary": "Send to the address again",
+            "security": _ADMIN,
+            "responses": {
+                "204": _NO_CONTENT,
+                **_errors(("404", "No such mailbox, or the address is not suppressed.")),
+            },
         },
     },
     "/api/email/mailboxes/{name}/keys": {
@@ -225,7 +291,7 @@ PATHS: dict[str, Any] = {
         "post": {
             "summary": "A new API key of the mailbox, shown once",
             "security": _ADMIN,
-            "responses": {"201": _json("The key.", "IssuedKey"), **_errors(_MISSING)},
+            "responses": {"201": json_answer("The key.", "IssuedKey"), **_errors(_MISSING)},
         },
     },
     "/api/email/mailboxes/{name}/keys/{key_id}": {
@@ -251,69 +317,5 @@ PATHS: dict[str, Any] = {
                 "410": {"description": "Used or expired."},
             },
         },
-    },
-}
-
-_HTML_PAGE = {"content": {"text/html": {"schema": {"type": "string"}}}}
-
-# The consent flow of the environment's mailbox (or, by name, of another).
-SETUP_PATHS: dict[str, Any] = {
-    "/api/email/auth": {
-        "get": {
-            "summary": "Start Zoho's consent flow (first-time setup)",
-            "security": [{"admin": []}],
-            "parameters": [
-                {
-                    "name": "mailbox",
-                    "in": "query",
-                    "required": False,
-                    "schema": {"type": "string", "pattern": NAME_PATTERN, "default": "default"},
-                }
-            ],
-            "responses": {
-                "302": {"description": "To Zoho's consent page, with a single-use state."},
-                "400": _json("Not a mailbox name.", "Error"),
-                "401": _json("Admin sign-in needed.", "Error"),
-                "403": _json("Setup disabled: MAILER_ADMIN_KEY is not set.", "Error"),
-                "404": _json("No such mailbox.", "Error"),
-                "503": _json("The zoho transport is not configured.", "Error"),
-            },
-        }
-    },
-    "/api/email/callback": {
-        "get": {
-            "summary": "Zoho's redirect back; stores the connection",
-            "parameters": [
-                {
-                    "name": "state",
-                    "in": "query",
-                    "required": True,
-                    "description": "The single-use state /auth gave; one this browser's flow "
-                    "did not get from this gateway, used or expired, is 403.",
-                    "schema": {"type": "string", "minLength": 1},
-                },
-                *(
-                    {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
-                    for n in ("code", "location", "accounts-server", "error")
-                ),
-            ],
-            "responses": {
-                "200": {
-                    "description": "Connected; shows the refresh token once.",
-                    **_HTML_PAGE,
-                },
-                "400": {
-                    "description": "Forged, replayed or expired state, a denial, no "
-                    "code, or an accounts server that is not Zoho's.",
-                    **_HTML_PAGE,
-                },
-                "403": {
-                    "description": "A state this gateway did not issue to this browser, "
-                    "used or expired.",
-                    **_HTML_PAGE,
-                },
-                "502": {"description": "Zoho failed during the exchange.", **_HTML_PAGE},
-            },
-        }
     },
 }

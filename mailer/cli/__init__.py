@@ -16,7 +16,7 @@ from flask.cli import AppGroup
 
 from mailer.cli.check import check
 from mailer.cli.common import as_json, gateway_of_app, pairs, print_data, service
-from mailer.mailboxes.view import connect_link_view, mailbox_view
+from mailer.mailboxes.view import connect_link_view, mailbox_view, suppression_view
 from mailer.runtime.errors import GatewayError
 from mailer.sending.queue import WAITING
 from mailer.sending.view import accepted_view, page_view, status_view
@@ -26,7 +26,8 @@ db = AppGroup("db", help="The state store's schema.")
 mailboxes = AppGroup("mailboxes", help="The mailboxes the gateway sends from.")
 keys = AppGroup("keys", help="API keys of mailboxes.")
 queue = AppGroup("queue", help="Accepted messages: list, retry, cancel.")
-for group in (db, mailboxes, keys, queue):
+suppressions = AppGroup("suppressions", help="Addresses a mailbox sends nothing to.")
+for group in (db, mailboxes, keys, queue, suppressions):
     mailer.add_command(group)
 mailer.add_command(check)
 
@@ -262,3 +263,37 @@ def queue_cancel(message_id: str, mailbox: str | None) -> None:
     with service() as gateway:
         gateway.queue.cancel(mailbox or gateway.settings.mailbox, message_id)
     click.echo(f"canceled {message_id}")
+
+
+@suppressions.command("list")
+@click.argument("mailbox")
+@as_json
+def suppressions_list(mailbox: str, as_json: bool) -> None:
+    """The addresses MAILBOX sends nothing to, newest first."""
+    with service() as gateway:
+        rows = [suppression_view(s) for s in gateway.admin.suppressions(mailbox)]
+    print_data(
+        {"suppressions": rows},
+        as_json,
+        lambda data: [[s["address"], s["reason"], s["created_at"]] for s in data["suppressions"]],
+    )
+
+
+@suppressions.command("add")
+@click.argument("mailbox")
+@click.argument("address")
+def suppressions_add(mailbox: str, address: str) -> None:
+    """Send nothing more from MAILBOX to ADDRESS."""
+    with service() as gateway:
+        added = gateway.admin.suppress(mailbox, {"address": address})
+    click.echo(f"suppressed {added.address} for {mailbox}")
+
+
+@suppressions.command("remove")
+@click.argument("mailbox")
+@click.argument("address")
+def suppressions_remove(mailbox: str, address: str) -> None:
+    """Send from MAILBOX to ADDRESS again."""
+    with service() as gateway:
+        gateway.admin.unsuppress(mailbox, address)
+    click.echo(f"removed {address} from the suppression list of {mailbox}")

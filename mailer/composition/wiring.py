@@ -179,7 +179,7 @@ def _mailbox_builder(
         hold_probe_seconds=settings.hold_probe_minutes * 60,
     )
     gate = AcceptGate(settings.accept_limits, settings.max_queued, settings.repeat_limits)
-    refusals = RefusalReports(storage.admissions, clock)
+    refusals = RefusalReports(storage.admissions, storage.suppressions, clock)
 
     def build(name: str) -> MailboxParts:
         transport: Transport = (

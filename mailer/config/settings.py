@@ -74,7 +74,7 @@ class Settings:
     webhook_url: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)
     webhook_allow_private: bool = False
-    # SMTP ingress (smtp.py): off while no port is set.
+    # SMTP ingress (mailer/smtp): off while no port is set.
     smtp_port: int | None = None
     # SMTP over implicit TLS (RFC 8314, as on port 465); needs the TLS files.
     smtps_port: int | None = None

@@ -26,7 +26,7 @@ from mailer.sending.service import PartsByName
 from mailer.sending.view import message_view
 from mailer.storage.outbox_ports import EventMaker, no_events
 from mailer.storage.ports import Storage
-from mailer.storage.records import Mailbox, ZohoAnswer
+from mailer.storage.records import Mailbox, Suppression, ZohoAnswer
 from mailer.zoho.accounts import ZohoAccounts
 
 log = logging.getLogger(__name__)
@@ -219,6 +219,31 @@ class MailboxAdmin:
         if self._parts(name).outbox.holds.resume() is None:
             log.info("mailbox %s was not on hold; nothing to resume", name)
         return self.get(name)
+
+    def suppressions(self, name: str) -> list[Suppression]:
+        """The addresses the mailbox sends nothing to, newest first."""
+        self._require(name)
+        return self._storage.suppressions.all(name)
+
+    def suppress(self, name: str, body: object) -> Suppression:
+        """An admin adds ``{"address"}`` to the mailbox's suppression list."""
+        self._require(name)
+        if not isinstance(body, dict) or set(body) != {"address"}:
+            raise InvalidRequest('send {"address": "..."}', code="invalid_request")
+        address = parse_sender(body["address"], "address")
+        if address is None:
+            raise InvalidRequest("address is required", field="address", code="missing_field")
+        now = self._clock.now()
+        if self._storage.suppressions.add(name, address, reason="manual", now=now):
+            log.info("mailbox %s: an admin suppressed an address", name)
+        return next(s for s in self._storage.suppressions.all(name) if s.address == address)
+
+    def unsuppress(self, name: str, address: str) -> None:
+        self._require(name)
+        if not self._storage.suppressions.remove(name, address.strip().lower()):
+            raise NotFound("that address is not on the mailbox's suppression list",
+                           code="suppression_not_found")  # fmt: skip
+        log.info("mailbox %s: an admin removed an address from its suppression list", name)
 
     def revoke_key(self, key_id: str, name: str | None = None) -> None:
         if not self._keys.revoke(key_id, name):

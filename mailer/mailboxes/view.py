@@ -7,6 +7,7 @@ from typing import Any
 from mailer.mailboxes.admin import ConnectLinkIssued, MailboxView
 from mailer.runtime.clock import utc_iso
 from mailer.sending.view import answer_view, hold_view
+from mailer.storage.records import Suppression
 
 
 def mailbox_view(view: MailboxView) -> dict[str, Any]:
@@ -30,6 +31,15 @@ def mailbox_view(view: MailboxView) -> dict[str, Any]:
             reason: view.refused.get(reason, 0)
             for reason in ("rate_limited", "queue_full", "repeated_message")
         },
+    }
+
+
+def suppression_view(suppression: Suppression) -> dict[str, Any]:
+    return {
+        "address": suppression.address,
+        "reason": suppression.reason,
+        "created_at": utc_iso(suppression.created_at),
+        "message_id": suppression.message_id,
     }
 
 

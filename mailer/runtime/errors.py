@@ -10,6 +10,7 @@ GatewayError
 ├── NotFound (404)
 ├── Conflict (409)                  idempotency conflicts, a taken mailbox name
 ├── Gone (410)                      a connect link used or expired
+├── RecipientSuppressed (422)       a recipient is on the mailbox's suppression list
 ├── Refused (429)                   the mailbox accepts no more now; ``retry_after_seconds``
 │   ├── RateLimited                 MAILER_ACCEPT_LIMITS reached
 │   ├── QueueFull                   MAILER_MAX_QUEUED messages wait already
@@ -113,6 +114,13 @@ class Conflict(GatewayError):
 class Gone(GatewayError):
     status = 410
     code = "gone"
+
+
+class RecipientSuppressed(GatewayError):
+    """A recipient is on the mailbox's suppression list (a hard bounce, or an admin)."""
+
+    status = 422
+    code = "recipient_suppressed"
 
 
 class Refused(GatewayError):

@@ -14,9 +14,17 @@ import threading
 
 from mailer.runtime import metrics
 from mailer.runtime.clock import Clock
-from mailer.runtime.errors import QueueFull, RateLimited, Refused, RepeatedMessage
+from mailer.runtime.errors import (
+    GatewayError,
+    QueueFull,
+    RateLimited,
+    RecipientSuppressed,
+    Refused,
+    RepeatedMessage,
+)
 from mailer.sending.request import OutgoingMessage
 from mailer.storage.outbox_ports import Admissions
+from mailer.storage.ports import SuppressionList
 
 log = logging.getLogger(__name__)
 
@@ -59,15 +67,29 @@ class RefusalReports:
     """Refusals counted for metrics at once, and reported once a minute per mailbox and reason
     by this process (a log line, and a row for the mailbox's view)."""
 
-    def __init__(self, admissions: Admissions, clock: Clock) -> None:
+    def __init__(self, admissions: Admissions, suppressions: SuppressionList, clock: Clock) -> None:
         self._admissions = admissions
+        self._suppressions = suppressions
         self._clock = clock
         self._guard = threading.Lock()
         # (mailbox, reason) -> (refusals not reported yet, when last reported)
         self._pending: dict[tuple[str, str], tuple[int, float]] = {}
 
-    def refused(self, mailbox: str, reason: str, retry_after_seconds: float) -> Refused:
+    def refused(
+        self,
+        mailbox: str,
+        reason: str,
+        retry_after_seconds: float,
+        recipients: tuple[str, ...] = (),
+    ) -> GatewayError:
         """Count a refusal; the error that tells the caller."""
+        if reason == "recipient_suppressed":
+            named = self._suppressions.suppressed(mailbox, recipients)
+            return RecipientSuppressed(
+                "this mailbox sends nothing to " + ", ".join(named) + " (its suppression list: "
+                "a hard bounce, or an admin); remove them, or ask the admin",
+                field="to",
+            )
         metrics.accept_refused(mailbox, reason)
         now = self._clock.now()
         with self._guard:

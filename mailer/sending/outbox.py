@@ -27,7 +27,7 @@ from mailer.runtime.errors import (
 )
 from mailer.runtime.logs import fields
 from mailer.runtime.pacing import RateLimit
-from mailer.sending.back_pressure import RefusalReports, message_digest
+from mailer.sending.back_pressure import RefusalReports
 from mailer.sending.delivery_policy import DeliveryPolicy
 from mailer.sending.holds import MailboxHolds
 from mailer.sending.options import SendOptions
@@ -38,12 +38,12 @@ from mailer.sending.results import (
     finished,
     from_stored,
     outbox_stats,
-    to_payload,
+    to_new_message,
 )
 from mailer.sending.view import message_view
 from mailer.storage.outbox_ports import Admissions, EventMaker, no_events
 from mailer.storage.ports import CallLedger, MessageQueue
-from mailer.storage.records import AcceptGate, Hold, NewMessage, Outcome, StoredMessage
+from mailer.storage.records import AcceptGate, Hold, Outcome, StoredMessage
 from mailer.transports import Receipt, Transport
 
 log = logging.getLogger(__name__)
@@ -70,15 +70,15 @@ class Outbox:
         policy: DeliveryPolicy,
         limits: tuple[RateLimit, ...],
         admissions: Admissions,
+        refusals: RefusalReports,
         gate: AcceptGate | None = None,
-        refusals: RefusalReports | None = None,
         rng: random.Random | None = None,
         events: EventMaker = no_events,
     ) -> None:
         self._mailbox = mailbox
         self._admissions = admissions
         self._gate = gate or AcceptGate()
-        self._refusals = refusals or RefusalReports(admissions, clock)
+        self._refusals = refusals
         self._events = events
         self._messages = messages
         self._ledger = ledger
@@ -123,21 +123,7 @@ class Outbox:
         calls = self._transport.calls_for(message)
         # Leased for an attempt now if the pace allows one (only a look: the permit is taken
         # right before the attempt, so that the store's write is not inside permit and call).
-        new = NewMessage(
-            message_id,
-            self._mailbox,
-            payload={
-                **to_payload(message),
-                "tags": list(options.tags),
-                "metadata": options.metadata,
-                "source": source,
-            },
-            attachments=message.attachments,
-            calls=calls,
-            tags=options.tags,
-            send_at=options.send_at,
-            digest=message_digest(message),
-        )
+        new = to_new_message(message_id, self._mailbox, message, options, source, calls)
         admission = self._admissions.admit(
             new,
             now=now,
@@ -149,7 +135,7 @@ class Outbox:
         if admission.stored is None:
             assert admission.refusal is not None
             raise self._refusals.refused(
-                self._mailbox, admission.refusal, admission.retry_after_seconds
+                self._mailbox, admission.refusal, admission.retry_after_seconds, new.recipients
             )
         stored, inline = admission.stored, admission.inline
         metrics.message_reached(self._mailbox, stored.status)

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.policy import default as default_policy
+from email.utils import parseaddr
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -61,6 +62,13 @@ class OutgoingMessage:
     @property
     def recipient_count(self) -> int:
         return len(self.to) + len(self.cc) + len(self.bcc)
+
+    @property
+    def recipient_addresses(self) -> tuple[str, ...]:
+        """Every recipient's bare address (lower case), to, cc and bcc."""
+        return tuple(
+            dict.fromkeys(parseaddr(r)[1].lower() for r in (*self.to, *self.cc, *self.bcc))
+        )
 
 
 def _fail(field: str, code: str, message: str) -> InvalidRequest:

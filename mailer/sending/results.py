@@ -7,9 +7,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from mailer.runtime.errors import GatewayError
+from mailer.sending.back_pressure import message_digest
+from mailer.sending.options import SendOptions
 from mailer.sending.request import OutgoingMessage
 from mailer.storage.ports import CallLedger, MessageQueue
-from mailer.storage.records import Hold, Outcome, StoredMessage
+from mailer.storage.records import Hold, NewMessage, Outcome, StoredMessage
 from mailer.transports import Receipt
 
 
@@ -23,6 +25,33 @@ def to_payload(message: OutgoingMessage) -> dict[str, Any]:
         "html": message.html,
         "text": message.text,
     }
+
+
+def to_new_message(
+    message_id: str,
+    mailbox: str,
+    message: OutgoingMessage,
+    options: SendOptions,
+    source: str,
+    calls: int,
+) -> NewMessage:
+    """An accepted message as the outbox hands it to the state store."""
+    return NewMessage(
+        message_id,
+        mailbox,
+        payload={
+            **to_payload(message),
+            "tags": list(options.tags),
+            "metadata": options.metadata,
+            "source": source,
+        },
+        attachments=message.attachments,
+        calls=calls,
+        tags=options.tags,
+        send_at=options.send_at,
+        digest=message_digest(message),
+        recipients=message.recipient_addresses,
+    )
 
 
 def from_stored(stored: StoredMessage) -> OutgoingMessage:

@@ -13,6 +13,7 @@ from mailer.storage.tables.ledger import LedgerTable
 from mailer.storage.tables.mailboxes import MailboxTable
 from mailer.storage.tables.messages import MessageTable
 from mailer.storage.tables.oauth_states import OAuthStateTable
+from mailer.storage.tables.suppressions import SuppressionTable
 from mailer.storage.tables.webhooks import WebhookTable
 
 
@@ -28,6 +29,7 @@ class Tables:
         self.idempotency = IdempotencyTable(db)
         self.messages = MessageTable(db)
         self.admissions = AdmissionTable(db, self.messages)
+        self.suppressions = SuppressionTable(db)
         self.ledger = LedgerTable(db)
         self.oauth_states = OAuthStateTable(db)
 

@@ -6,6 +6,7 @@ PostgreSQL) that implements all of them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -22,6 +23,7 @@ from mailer.storage.records import (
     IdempotencyRecord,
     Mailbox,
     OAuthState,
+    Suppression,
     WebhookEvent,
 )
 from mailer.storage.retention import Cutoffs
@@ -176,6 +178,29 @@ class ConnectLinkStore(Protocol):
         """Look a link up and, when unused and unexpired, mark it used (once)."""
 
 
+class SuppressionList(Protocol):
+    """Each mailbox's addresses it sends nothing to."""
+
+    def all(self, mailbox: str) -> list[Suppression]: ...
+
+    def add(
+        self,
+        mailbox: str,
+        address: str,
+        *,
+        reason: str,
+        now: float,
+        message_id: str | None = None,
+    ) -> bool:
+        """Suppress ``address`` (lower case); False when it was already."""
+
+    def remove(self, mailbox: str, address: str) -> bool:
+        """False when the address was not suppressed."""
+
+    def suppressed(self, mailbox: str, addresses: Sequence[str]) -> list[str]:
+        """Which of ``addresses`` the mailbox suppresses."""
+
+
 class SingleFlight(Protocol):
     """A lock by name held by one thread of one process of one host at a time."""
 
@@ -199,6 +224,9 @@ class Storage(Protocol):
 
     @property
     def admissions(self) -> Admissions: ...
+
+    @property
+    def suppressions(self) -> SuppressionList: ...
 
     @property
     def oauth_states(self) -> OAuthStateStore: ...

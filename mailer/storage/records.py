@@ -128,6 +128,16 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class Suppression:
+    """An address a mailbox sends nothing to: a hard bounce's, or one an admin added."""
+
+    address: str
+    reason: str  # "hard_bounce" or "manual"
+    created_at: float
+    message_id: str | None = None
+
+
+@dataclass(frozen=True)
 class NewMessage:
     """A message to store, as the outbox hands it over: what it says and how it goes."""
 
@@ -141,6 +151,8 @@ class NewMessage:
     send_at: float | None = None
     # What it says, for the repeat guard (sender, recipients, subject, body).
     digest: str | None = None
+    # Every recipient's bare address, for the suppression list.
+    recipients: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

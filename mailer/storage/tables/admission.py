@@ -49,7 +49,7 @@ class AdmissionTable:
     ) -> Admission:
         """Store the message unless the gate refuses it; leased to ``lease_owner`` for an
         attempt now when the pace and the pause allow one."""
-        sql, params = _read(new.mailbox, new.calls, windows, gate, new.digest or "", now)
+        sql, params = _read(new, windows, gate, now)
         for _ in range(MAX_RACES):
             with self._db.write() if self._db.writers_take_turns else self._db.read() as tx:
                 found = tx.rows(sql, params)
@@ -92,16 +92,18 @@ class AdmissionTable:
 
 
 def _read(
-    mailbox: str,
-    calls: int,
-    windows: tuple[RateLimit, ...],
-    gate: AcceptGate,
-    digest: str,
-    now: float,
+    new: NewMessage, windows: tuple[RateLimit, ...], gate: AcceptGate, now: float
 ) -> tuple[str, list[Any]]:
-    """The one statement an accept reads: pause, recent calls, and the gate's figures."""
-    columns = ["(SELECT max(seq) FROM messages WHERE mailbox = ?) AS last_seq"]
-    params: list[Any] = [mailbox]
+    """The one statement an accept reads: pause, recent calls, suppressed recipients, and the
+    gate's figures."""
+    mailbox, calls, digest = new.mailbox, new.calls, new.digest or ""
+    marks = ", ".join("?" for _ in new.recipients) or "NULL"
+    columns = [
+        "(SELECT max(seq) FROM messages WHERE mailbox = ?) AS last_seq",
+        f"(SELECT count(*) FROM suppressions WHERE mailbox = ? AND address IN ({marks}))"
+        " AS suppressed",
+    ]
+    params: list[Any] = [mailbox, mailbox, *new.recipients]
     for i, limit in enumerate(gate.limits):
         columns.append(
             f"(SELECT created_at FROM messages WHERE mailbox = ? AND seq = "
@@ -140,6 +142,8 @@ def _decide(
 ) -> tuple[Admission, bool | None]:
     """Refused (and why, and for how long), or whether to lease it for an attempt now."""
     first = found[0]
+    if first["suppressed"]:
+        return Admission(None, refusal="recipient_suppressed"), None
     waits = {
         "rate_limited": max(
             (

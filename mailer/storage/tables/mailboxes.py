@@ -74,6 +74,7 @@ class MailboxTable:
             tx.execute("DELETE FROM connect_links WHERE mailbox = ?", (name,))
             tx.execute("DELETE FROM mail_pauses WHERE mailbox = ?", (name,))
             tx.execute("DELETE FROM zoho_answers WHERE mailbox = ?", (name,))
+            tx.execute("DELETE FROM suppressions WHERE mailbox = ?", (name,))
         return self._mailbox(row)
 
     def claim_due(self, *, now: float, claimed_until: float, limit: int) -> list[str]:

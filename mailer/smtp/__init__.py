@@ -26,13 +26,8 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from mailer.composition.gateway import Gateway
 from mailer.runtime.errors import (
-    Forbidden,
     GatewayError,
     InvalidRequest,
-    PayloadTooLarge,
-    QueueFull,
-    RateLimited,
-    RepeatedMessage,
     StateBusy,
     StateUnavailable,
     Unauthorized,
@@ -40,6 +35,7 @@ from mailer.runtime.errors import (
 from mailer.runtime.logs import fields
 from mailer.sending.mime import DROPPED_METADATA_KEY, send_request
 from mailer.sending.request import parse_sender
+from mailer.smtp.answers import ENHANCED, reply
 
 log = logging.getLogger(__name__)
 # aiosmtpd logs every command and recipient at INFO (and warns of its own deprecated
@@ -51,14 +47,6 @@ AUTH_FAILURE_DELAY_SECONDS = 0.25
 MAX_AUTH_FAILURES = 3
 # Threads that store SMTP messages (each holds a state connection while it works).
 POOL_THREADS = 8
-# aiosmtpd's own answers that lack an enhanced status code (RFC 3463), with it.
-_ENHANCED = {
-    "530 Must issue a STARTTLS command first": "530 5.7.0 Must issue a STARTTLS command first",
-    "552 Error: Too much mail data": "552 5.3.4 Message too big for system",
-    "552 Error: message size exceeds fixed maximum message size": (
-        "552 5.3.4 Message too big for system"
-    ),
-}
 
 
 def is_loopback(peer: Any) -> bool:
@@ -98,7 +86,7 @@ class GatewaySMTP(SMTP):
 
     async def push(self, status: Any) -> None:
         if isinstance(status, str):
-            status = _ENHANCED.get(status, status)
+            status = ENHANCED.get(status, status)
             if status.startswith("535 "):
                 # A failed AUTH is answered late, later each time, and the third ends it.
                 self._auth_failures += 1
@@ -184,7 +172,7 @@ class Handler:
             try:
                 await self._run(self._check_sender, signed_in.mailbox, address)
             except GatewayError as exc:
-                return _reply(exc)
+                return reply(exc)
             signed_in.senders.add(address)
         envelope.mail_from = address
         envelope.mail_options.extend(options)
@@ -198,9 +186,19 @@ class Handler:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         try:
-            parse_sender(address, "RCPT TO")
+            recipient = parse_sender(address, "RCPT TO")
         except InvalidRequest:
             return "550 5.1.3 Not a valid recipient address"
+        signed_in = session.auth_data
+        if recipient and isinstance(signed_in, SignedIn):
+            try:
+                suppressed = await self._run(
+                    self._gateway.storage.suppressions.suppressed, signed_in.mailbox, [recipient]
+                )
+            except GatewayError as exc:
+                return reply(exc)
+            if suppressed:
+                return "550 5.1.1 This mailbox sends nothing to that address (suppressed)"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
@@ -212,7 +210,7 @@ class Handler:
         try:
             message_id = await self._run(self._store, signed_in, data, list(envelope.rcpt_tos))
         except GatewayError as exc:
-            return _reply(exc)
+            return reply(exc)
         except Exception:
             log.exception("smtp: unexpected error storing a message")
             return "451 4.3.0 Temporary trouble; try again"
@@ -240,24 +238,6 @@ class Handler:
             extra=fields("smtp", mailbox=mailbox, message_id=accepted.message_id),
         )
         return accepted.message_id
-
-
-def _reply(error: GatewayError) -> str:
-    """The SMTP answer to a gateway error: 5xx for what retrying cannot fix, 4xx else."""
-    text = error.message.replace("\r", " ").replace("\n", " ")[:200]
-    if isinstance(error, RateLimited):
-        return f"451 4.7.1 {text}"
-    if isinstance(error, QueueFull):
-        return f"452 4.3.1 {text}"
-    if isinstance(error, Forbidden | RepeatedMessage):
-        return f"550 5.7.1 {text}"
-    if isinstance(error, Unauthorized):
-        return f"535 5.7.8 {text}"
-    if isinstance(error, PayloadTooLarge):
-        return f"552 5.3.4 {text}"
-    if isinstance(error, InvalidRequest):
-        return f"550 5.6.0 {text}"
-    return f"451 4.3.0 {text}"  # not ready (state store, reconnection) or Zoho: try again
 
 
 class SMTPListener:
