@@ -21,6 +21,7 @@ from flask import Flask, Response, jsonify, redirect, request
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from mailer.zoho.http import call_name
+from tests.fake_zoho_read import SEND_SCOPES, FakeMail, add_read_routes, deliver
 
 UNKNOWN_ANSWERS = (
     "unknown:400:NEW_UNDOCUMENTED_CODE",
@@ -69,6 +70,7 @@ class FakeAccount:
     outgoing_blocked: bool = False
     mail_down: bool = False  # its Mail API calls answer 500 while set
     sent: list[dict[str, Any]] = field(default_factory=list)
+    mail: list[FakeMail] = field(default_factory=list)  # its folders' messages
 
 
 class KeepAliveHandler(WSGIRequestHandler):
@@ -150,6 +152,8 @@ class FakeZoho:
         self.accounts: dict[str, FakeAccount] = {}  # refresh token -> its own account
         self._account_ids = itertools.count(2560636000000009000)
         self.codes: dict[str, tuple[float, str, bool]] = {}
+        self.code_scopes: dict[str, str] = {}  # what each grant code's consent asked for
+        self.scopes: dict[str, str] = {}  # refresh token -> its scopes, space-separated
         self.refresh_tokens: set[str] = set()
         self.revoked: set[str] = set()
         self.exchanged: set[str] = set()  # refresh tokens minted by a code exchange
@@ -195,17 +199,20 @@ class FakeZoho:
 
     # Helpers for tests -----------------------------------------------------------------
 
-    def issue_refresh_token(self) -> str:
+    def issue_refresh_token(self, scope: str = SEND_SCOPES) -> str:
         token = f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
         with self.lock:
             self.refresh_tokens.add(token)
             self.all_tokens.append(token)
+            self.scopes[token] = scope
         return token
 
-    def add_account(self, address: str, send_as: list[str] | None = None) -> str:
+    def add_account(
+        self, address: str, send_as: list[str] | None = None, scope: str = SEND_SCOPES
+    ) -> str:
         """A Zoho user of its own (account id, address, send-as list); returns a refresh
         token for it."""
-        token = self.issue_refresh_token()
+        token = self.issue_refresh_token(scope)
         account = FakeAccount(str(next(self._account_ids)), address, send_as or [address])
         with self.lock:
             self.accounts[token] = account
@@ -213,6 +220,12 @@ class FakeZoho:
 
     def account_for(self, refresh_token: str) -> FakeAccount:
         return self.accounts.get(refresh_token, self.default_account)
+
+    def deliver(self, refresh_token: str, raw: bytes, received_ms: int | None = None) -> str:
+        """A message arrives in the Inbox of ``refresh_token``'s account; returns its id."""
+        at = received_ms if received_ms is not None else int(self.clock.now() * 1000)
+        with self.lock:
+            return deliver(self.account_for(refresh_token), raw, at)
 
     def refresh_calls_for(self, refresh_token: str) -> list[Call]:
         return [c for c in self.refresh_calls() if c.form.get("refresh_token") == refresh_token]
@@ -294,6 +307,7 @@ class FakeZoho:
             code = f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
             with fake.lock:
                 fake.codes[code] = (fake.clock.now(), args["redirect_uri"], False)
+                fake.code_scopes[code] = " ".join(args.get("scope", SEND_SCOPES).split(","))
             query = {
                 "code": code,
                 "location": "us",
@@ -362,10 +376,11 @@ class FakeZoho:
                 if form.get("redirect_uri") != entry[1]:
                     return token_json({"error": "invalid_redirect_uri"})
                 fake.codes[form["code"]] = (entry[0], entry[1], True)
+            scope = fake.code_scopes.get(form["code"], SEND_SCOPES)
             if fake.consent_as is not None:
-                refresh_token = fake.add_account(fake.consent_as)
+                refresh_token = fake.add_account(fake.consent_as, scope=scope)
             else:
-                refresh_token = fake.issue_refresh_token()
+                refresh_token = fake.issue_refresh_token(scope)
             fake.exchanged.add(refresh_token)
             body = mint(refresh_token, now)
             body["refresh_token"] = refresh_token
@@ -396,7 +411,7 @@ class FakeZoho:
                     fake.access_tokens.pop(live.popleft(), None)
             return {
                 "access_token": access,
-                "scope": "ZohoMail.messages.CREATE ZohoMail.accounts.READ",
+                "scope": fake.scopes.get(refresh_token, SEND_SCOPES),
                 "api_domain": "https://www.zohoapis.com",
                 "token_type": "Bearer",
                 "expires_in": fake.expires_in,
@@ -420,6 +435,7 @@ class FakeZoho:
             ):
                 return mail_error(401, "INVALID_OAUTHTOKEN", "Invalid Access")
             request.environ["fake.account"] = fake.account_for(entry[0])
+            request.environ["fake.scope"] = fake.scopes.get(entry[0], SEND_SCOPES)
             return None
 
         def account() -> FakeAccount:
@@ -583,6 +599,16 @@ class FakeZoho:
             if account_id != account().account_id:
                 return mail_error(404, "URL_RULE_NOT_CONFIGURED")
             return None
+
+        add_read_routes(
+            app,
+            fake,
+            envelope=envelope,
+            mail_error=mail_error,
+            denied=lambda account_id: authorised() or check_account(account_id) or mail_failure(),
+            account=account,
+            record=record,
+        )
 
         @app.errorhandler(404)
         def unknown(_: Exception) -> Response:

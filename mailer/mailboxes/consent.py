@@ -22,14 +22,14 @@ from mailer.runtime.errors import (
 from mailer.storage.outbox_ports import EventMaker, no_events
 from mailer.storage.ports import MailboxStore, OAuthStateStore
 from mailer.storage.records import Grant, Mailbox
-from mailer.zoho.account import Account
+from mailer.zoho.account import Account, choose_account
 from mailer.zoho.accounts import (
     GrantRefused,
     TokenEndpointError,
     TokenGrant,
     ZohoAccounts,
 )
-from mailer.zoho.mail import MailError, ZohoMail, choose_account
+from mailer.zoho.mail import MailError, ZohoMail
 
 log = logging.getLogger(__name__)
 

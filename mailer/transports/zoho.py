@@ -24,7 +24,7 @@ from mailer.sending.request import OutgoingMessage
 from mailer.storage.ports import MailboxStore, SingleFlight
 from mailer.storage.records import Attachment, Mailbox
 from mailer.transports import Readiness, Receipt
-from mailer.zoho.account import Account
+from mailer.zoho.account import Account, choose_account
 from mailer.zoho.mail import (
     MailAccountBlocked,
     MailError,
@@ -35,7 +35,6 @@ from mailer.zoho.mail import (
     MailUnknown,
     UploadedAttachment,
     ZohoMail,
-    choose_account,
 )
 
 log = logging.getLogger(__name__)

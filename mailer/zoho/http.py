@@ -78,20 +78,26 @@ class ZohoSession(requests.Session):
         return self._environment[key].copy()
 
 
+# The last part of a call's path, and the call's name; the first that matches names it.
+_CALLS_BY_PATH_END = (
+    ("/token/revoke", "revoke"),
+    ("/oauth/v2/token", "token"),
+    ("/messages/attachments", "upload"),
+    ("/messages", "send"),
+    ("/folders", "folders"),
+    ("/messages/view", "list"),
+    ("/originalmessage", "original"),
+    ("/api/accounts", "accounts"),
+)
+
+
 def call_name(url: str) -> str:
     """A bounded name for a call to Zoho, for metrics: never its query or ids."""
     path = urlsplit(url).path.rstrip("/")
-    if path.endswith("/token/revoke"):
-        return "revoke"
-    if path.endswith("/oauth/v2/token"):
-        return "token"
-    if path.endswith("/messages/attachments"):
-        return "upload"
-    if path.endswith("/messages"):
-        return "send"
-    if path.endswith("/api/accounts") or "/api/accounts/" in path:
-        return "accounts"
-    return "other"
+    for end, name in _CALLS_BY_PATH_END:
+        if path.endswith(end):
+            return name
+    return "accounts" if "/api/accounts/" in path else "other"
 
 
 def json_body(response: requests.Response) -> dict[str, Any] | None:

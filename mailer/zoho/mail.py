@@ -9,7 +9,9 @@ MailError
 ├── MailRejected        a documented input-validation code: this message is wrong
 ├── MailUnknown         any other answer (a new code, a 403, a body that is not Zoho's
 │   │                   envelope, a success status with an error inside): retry, never fail
-│   └── MailAccountBlocked  an answer that says the account may not send now
+│   ├── MailAccountBlocked  an answer that says the account may not send now
+│   └── MailScopeMissing    INVALID_OAUTHSCOPE (401 or 404): the consent lacks the scope;
+│                           a new token cannot help, only a new consent
 └── MailUnavailable     5xx, connection error: transient
     └── MailTimeout     no answer within the timeout
 """
@@ -22,7 +24,7 @@ from typing import Any
 
 import requests
 
-from mailer.zoho.account import Account
+from mailer.zoho.account import Account, as_id, parse_accounts
 from mailer.zoho.http import ZohoSession, call_name, json_body
 
 THROTTLE_CODES = frozenset({"URL_ROLLING_THROTTLES_LIMIT_EXCEEDED", "THROTTLES_LIMIT_EXCEEDED"})
@@ -84,6 +86,10 @@ class MailAccountBlocked(MailUnknown):
     """Zoho says the account may not send now (outgoing blocked, a sending limit)."""
 
 
+class MailScopeMissing(MailUnknown):
+    """The mailbox's consent did not grant this call's scope."""
+
+
 class MailUnavailable(MailError):
     """Zoho failed or could not be reached; worth retrying."""
 
@@ -133,7 +139,9 @@ def _envelope_error(response: requests.Response, body: dict[str, Any] | None) ->
     if words:
         reason += f" ({words})"
     kind: type[MailError]
-    if status == 401 or error_code == "INVALID_OAUTHTOKEN":
+    if error_code == "INVALID_OAUTHSCOPE":
+        kind = MailScopeMissing
+    elif status == 401 or error_code == "INVALID_OAUTHTOKEN":
         kind = MailTokenRejected
     elif status == 429 or error_code in THROTTLE_CODES:
         kind = MailThrottled
@@ -167,48 +175,6 @@ def _status_ok(response: requests.Response, body: dict[str, Any] | None) -> bool
     status = body.get("status")
     code = status.get("code") if isinstance(status, dict) else None
     return str(code) in ("200", "201")
-
-
-def _as_id(value: object) -> str | None:
-    """Zoho's ids arrive as strings or bare numbers; keep them as strings."""
-    if isinstance(value, bool) or value is None:
-        return None
-    return str(value) if isinstance(value, str | int) else None
-
-
-def parse_accounts(data: object) -> list[Account]:
-    """The mailboxes in a ``GET /api/accounts`` reply, each with its send-as addresses."""
-    accounts = []
-    for entry in data if isinstance(data, list) else []:
-        if not isinstance(entry, dict):
-            continue
-        account_id = _as_id(entry.get("accountId"))
-        primary = entry.get("primaryEmailAddress") or entry.get("mailboxAddress")
-        if account_id is None or not isinstance(primary, str):
-            continue
-        send_as: list[str] = []
-        for detail in entry.get("sendMailDetails") or []:
-            address = detail.get("fromAddress") if isinstance(detail, dict) else None
-            enabled = detail.get("status", True) if isinstance(detail, dict) else False
-            if isinstance(address, str) and str(enabled).lower() != "false":
-                send_as.append(address.lower())
-        if primary.lower() not in send_as:
-            send_as.insert(0, primary.lower())
-        blocked = str(entry.get("outgoingBlocked", False)).lower() == "true"
-        accounts.append(Account(account_id, primary.lower(), tuple(send_as), blocked))
-    return accounts
-
-
-def choose_account(
-    accounts: Sequence[Account], *, account_id: str | None, from_address: str | None
-) -> Account | None:
-    """The configured account, else the one that may send as the configured sender, else the first."""
-    if account_id is not None:
-        return next((a for a in accounts if a.account_id == account_id), None)
-    if from_address is not None:
-        wanted = from_address.lower()
-        return next((a for a in accounts if wanted in a.send_as), None)
-    return accounts[0] if accounts else None
 
 
 class ZohoMail:
@@ -278,21 +244,28 @@ class ZohoMail:
         data = data if isinstance(data, dict) else {}
         mail_id = data.get("mailId")
         return SentMessage(
-            message_id=_as_id(data.get("messageId")),
+            message_id=as_id(data.get("messageId")),
             mail_id=mail_id if isinstance(mail_id, str) else None,
         )
 
     def _call(self, method: str, url: str, access_token: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            response = self._session.request(method, url, auth=ZohoOAuth(access_token), **kwargs)
-        except requests.Timeout as exc:
-            raise MailTimeout("Zoho Mail did not answer in time") from exc
-        except requests.RequestException as exc:
-            raise MailUnavailable(f"could not reach Zoho Mail ({type(exc).__name__})") from exc
-        body = json_body(response)
-        if not _status_ok(response, body):
-            error = _envelope_error(response, body)
-            error.call = call_name(url)
-            raise error
-        assert body is not None
-        return body
+        return call_mail_api(self._session, method, url, access_token, **kwargs)
+
+
+def call_mail_api(
+    session: ZohoSession, method: str, url: str, access_token: str, **kwargs: Any
+) -> dict[str, Any]:
+    """One Mail API call: its envelope on success, else the classified ``MailError``."""
+    try:
+        response = session.request(method, url, auth=ZohoOAuth(access_token), **kwargs)
+    except requests.Timeout as exc:
+        raise MailTimeout("Zoho Mail did not answer in time") from exc
+    except requests.RequestException as exc:
+        raise MailUnavailable(f"could not reach Zoho Mail ({type(exc).__name__})") from exc
+    body = json_body(response)
+    if not _status_ok(response, body):
+        error = _envelope_error(response, body)
+        error.call = call_name(url)
+        raise error
+    assert body is not None
+    return body
