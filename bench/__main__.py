@@ -30,7 +30,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import mailboxes, send_api, smtp_ingress, toggles  # noqa: E402
+from bench import bounce_poll, mailboxes, send_api, smtp_ingress, toggles  # noqa: E402
 from tests.conftest import API_KEY  # noqa: E402
 from tests.fake_zoho import ACCOUNT_ID, PRIMARY, FakeZoho  # noqa: E402
 from tests.gunicorn_server import Gunicorn, env_for  # noqa: E402
@@ -380,7 +380,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
     parser.add_argument(
         "--only",
-        choices=["load", "engines", "mailboxes", "metrics", "back-pressure", "send-api", "smtp"],
+        choices=[
+            "load",
+            "engines",
+            "mailboxes",
+            "metrics",
+            "back-pressure",
+            "send-api",
+            "smtp",
+            "bounce-poll",
+        ],
         help="measure only that group of figures",
     )
     args = parser.parse_args()
@@ -393,6 +402,12 @@ def main() -> None:
         f"Python {platform.python_version()}",
         flush=True,
     )
+    bounce_rows = (
+        bounce_poll.rows(bounce_poll.measure(work)) if args.only in (None, "bounce-poll") else []
+    )
+    if args.only == "bounce-poll":
+        print_table(bounce_rows)
+        return
     many = mailboxes.measure(work, worker_rss_mb) if args.only in (None, "mailboxes") else {}
     mailbox_rows = [
         (
@@ -548,7 +563,9 @@ def main() -> None:
         f"\nmedians of {load['runs']} runs of {args.seconds} s each; "
         f"non-2xx answers under load: {load['errors']:.0f}\n"
     )
-    print_table(rows + engine_rows + mailbox_rows + metrics_rows + send_api_rows + smtp_rows)
+    print_table(
+        rows + engine_rows + mailbox_rows + metrics_rows + send_api_rows + smtp_rows + bounce_rows
+    )
     shutil.rmtree(work, ignore_errors=True)
 
 

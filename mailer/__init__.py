@@ -73,5 +73,9 @@ def start_background(app: Flask, *, threads: int = 16) -> Any:
         gateway.jobs.on_stop.append(smtp.SMTPListener(gateway).start().stop)
     jobs = gateway.jobs
     return start_scheduler(
-        startup=jobs.startup, tick=jobs.tick, deliver=jobs.deliver, housekeeping=jobs.housekeeping
+        startup=jobs.startup,
+        tick=jobs.tick,
+        deliver=jobs.deliver,
+        housekeeping=jobs.housekeeping,
+        read_bounces=jobs.read_bounces if gateway.settings.bounces else None,
     )

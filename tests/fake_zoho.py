@@ -21,7 +21,14 @@ from flask import Flask, Response, jsonify, redirect, request
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from mailer.zoho.http import call_name
-from tests.fake_zoho_read import SEND_SCOPES, FakeMail, add_read_routes, deliver
+from tests.fake_zoho_read import (
+    SEND_SCOPES,
+    SENT_ID,
+    FakeMail,
+    add_read_routes,
+    deliver,
+    sent_copy,
+)
 
 UNKNOWN_ANSWERS = (
     "unknown:400:NEW_UNDOCUMENTED_CODE",
@@ -577,15 +584,18 @@ class FakeZoho:
             if body["fromAddress"] not in account().send_as:
                 return mail_error(400, "INVALID_FROM_ADDRESS")
             message_id = str(next(fake._ids))
+            mail_id = f"<{secrets.token_hex(6)}.{message_id}@zylker.com>"
             with fake.lock:
                 fake.sent.append(body)
                 fake.sent_at.append(call.at)
                 account().sent.append(body)
+                # Zoho files what it sent in the Sent folder, under the Message-ID it answers.
+                deliver(account(), sent_copy(body, mail_id), int(call.at * 1000), SENT_ID)
             return envelope(
                 200,
                 {
                     "messageId": message_id,
-                    "mailId": f"<{secrets.token_hex(6)}.{message_id}@zylker.com>",
+                    "mailId": mail_id,
                     "fromAddress": body["fromAddress"],
                     "toAddress": body["toAddress"],
                     "subject": body.get("subject", ""),

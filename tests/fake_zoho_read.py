@@ -80,6 +80,16 @@ def deliver(account: FakeAccount, raw: bytes, received_ms: int, folder_id: str =
     return message_id
 
 
+def sent_copy(body: dict[str, Any], mail_id: str) -> bytes:
+    """What Zoho keeps in the Sent folder for a send: its headers and content as MIME."""
+    return (
+        f"From: {body['fromAddress']}\r\nTo: {body['toAddress']}\r\n"
+        f"Subject: {body.get('subject', '')}\r\nMessage-ID: {mail_id}\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        f"{body.get('content', '')}\r\n"
+    ).encode("utf-8", "surrogateescape")
+
+
 def row(mail: FakeMail) -> dict[str, Any]:
     """A list row as Zoho shapes it: strings, entities, ``Not Provided``, keys that vary."""
     parsed = message_from_bytes(mail.raw)

@@ -11,9 +11,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tests.bounce_mail import report
 from tests.conftest import SecretGuard
 from tests.fake_zoho import ACCOUNT_ID, PRIMARY, FakeZoho
-from tests.gunicorn_server import ROOT, seeded_env
+from tests.fake_zoho_read import READ_SCOPES, SEND_SCOPES
+from tests.gunicorn_server import ROOT, env_for, seeded_env
 
 TO = "paula@example.com"
 
@@ -91,3 +93,30 @@ def test_an_unknown_answer_fails_the_run_names_zohos_code_and_replays_from_its_t
         assert all(not queue for queue in replaying.replays.values())  # every answer was used
     finally:
         replaying.stop()
+
+
+def test_read_back_passes_when_the_consent_allows_reading_and_keeps_mail_out_of_the_transcript(
+    real_fake: FakeZoho, tmp_path: Path
+) -> None:
+    refresh = real_fake.issue_refresh_token(f"{SEND_SCOPES} {READ_SCOPES}")
+    real_fake.deliver(refresh, report("gone@example.com", "<private-1@example.net>"))
+    transcript = tmp_path / "transcript.jsonl"
+    env = env_for(
+        real_fake,
+        tmp_path,
+        ZOHO_REFRESH_TOKEN=refresh,
+        ZOHO_ACCOUNT_ID=ACCOUNT_ID,
+        MAILER_BOUNCES="on",
+        MAILER_LOG_LEVEL="WARNING",
+    )
+    result = check(env, tmp_path, "--json", "--transcript", str(transcript))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert steps(result)["read_back"]["result"] == "pass"
+    assert [c.path.rsplit("/", 1)[-1] for c in real_fake.mail_calls][-3:] == [
+        "folders",
+        "view",
+        "originalmessage",
+    ]
+    written = transcript.read_text()
+    assert "Recipient address rejected" not in written and "gone@example.com" not in written
+    assert "private-1" not in written

@@ -57,6 +57,7 @@ def test_a_state_file_written_by_0_1_0_upgrades_with_nothing_lost(tmp_path: Path
         "0008_holds",
         "0009_back_pressure",
         "0010_suppressions",
+        "0011_bounces",
     ]
     mailbox = storage.mailboxes.get("default")
     assert mailbox is not None
@@ -67,6 +68,11 @@ def test_a_state_file_written_by_0_1_0_upgrades_with_nothing_lost(tmp_path: Path
     assert mailbox.seed_fingerprint == "f0"
     message = storage.messages.get("msg_0100queued")
     assert message is not None and message.status == "queued" and message.calls == 2
+    # 0011 rebuilt the messages table: the queue count its triggers keep is still right.
+    with storage.database.read() as tx:
+        assert tx.row("SELECT waiting FROM mailbox_waiting WHERE mailbox = 'default'") == {
+            "waiting": 1
+        }
     assert message.payload["subject"] == "Queued in 0.1.0"
     assert message.attachments == (Attachment("report.pdf", "application/pdf", b"%PDF-1.4 old"),)
     record = storage.idempotency.claim(
@@ -103,6 +109,7 @@ def test_postgresql_keeps_its_tables_in_schema_mailer(postgres: PostgresServer) 
             "0008_holds",
             "0009_back_pressure",
             "0010_suppressions",
+            "0011_bounces",
         ]
         storage.oauth_states.add("s", "b", 2.0, 1.0)
     finally:

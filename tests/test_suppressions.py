@@ -1,7 +1,7 @@
 """Each mailbox's suppression list, on both engines: an admin adds and removes addresses (API and
 command line); a send naming one in to, cc or bcc is 422 recipient_suppressed and stores
-nothing; over SMTP the address is refused at RCPT (550 5.1.1). Hard bounces will add to it
-once the gateway reads bounces back (issue 23)."""
+nothing; over SMTP the address is refused at RCPT (550 5.1.1). Hard bounces add to it too
+(tests/test_bounces.py)."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ from email import message_from_bytes
 from pathlib import Path
 
 import pytest
+import requests
 
 from mailer.bounces.reports import read_bounce
 from mailer.zoho.accounts import ZohoAccounts
@@ -14,7 +15,14 @@ from mailer.zoho.http import ZohoSession
 from mailer.zoho.inbox import PAGE_SIZE, ZohoInbox
 from mailer.zoho.mail import MailScopeMissing, MailTokenRejected
 from tests.fake_zoho import FakeZoho
-from tests.fake_zoho_read import INBOX_ID, READ_SCOPES, RECEIPTS_ID, SEND_SCOPES, deliver
+from tests.fake_zoho_read import (
+    INBOX_ID,
+    READ_SCOPES,
+    RECEIPTS_ID,
+    SEND_SCOPES,
+    SENT_ID,
+    deliver,
+)
 
 SAMPLES = Path(__file__).parent / "fixtures" / "bounces"
 START_MS = 1_785_000_000_000
@@ -147,3 +155,22 @@ def test_the_consents_scope_is_what_the_token_reply_says(fake_zoho: FakeZoho) ->
 
     assert token in fake_zoho.access_tokens
     assert fake_zoho.scopes[refresh_token].split() == [*SEND_SCOPES.split(), *READ_SCOPES.split()]
+
+
+def test_what_was_sent_is_in_the_sent_folder_under_the_message_id_zoho_answered(
+    fake_zoho: FakeZoho, reader: tuple[ZohoInbox, str, str]
+) -> None:
+    inbox, token, account_id = reader
+    account = next(a for a in fake_zoho.accounts.values() if a.account_id == account_id)
+    body = {"fromAddress": account.primary, "toAddress": "paula@example.com", "content": "hi"}
+    answer = requests.post(
+        f"{fake_zoho.url}/api/accounts/{account_id}/messages",
+        json=body,
+        headers={"Authorization": f"Zoho-oauthtoken {token}"},
+        timeout=5,
+    ).json()
+
+    rows, _ = inbox.rows_since(fake_zoho.url, token, account_id, SENT_ID, 0)
+    original = inbox.original(fake_zoho.url, token, account_id, rows[-1].message_id)
+
+    assert message_from_bytes(original)["Message-ID"] == answer["data"]["mailId"]

@@ -7,7 +7,7 @@ from flask import Blueprint, Response, g, request
 
 from mailer.api import pages
 from mailer.api.incoming import gateway, is_admin, require_admin
-from mailer.mailboxes.view import mailbox_view
+from mailer.mailboxes.view import mailbox_view, suppression_view
 from mailer.sending.view import message_view
 
 bp = Blueprint("home", __name__)
@@ -15,6 +15,7 @@ bp = Blueprint("home", __name__)
 # The page shows this many mailboxes and this many last messages of each.
 MAILBOXES_SHOWN = 100
 MESSAGES_EACH = 5
+SUPPRESSIONS_SHOWN = 50
 
 
 @bp.get("/")
@@ -32,9 +33,16 @@ def home() -> Response:
         for m in gateway().queue.page(view.mailbox.name, limit=MESSAGES_EACH).messages
     ]
     recent.sort(key=lambda m: m["created_at"] or "", reverse=True)
+    suppressed = [
+        {"mailbox": view.mailbox.name, **suppression_view(s)}
+        for view in shown
+        for s in gateway().admin.suppressions(view.mailbox.name)
+    ]
     return pages.home(
         mailboxes=[mailbox_view(v) for v in shown],
         more_mailboxes=len(views) - len(shown),
+        suppressions=suppressed[:SUPPRESSIONS_SHOWN],
+        more_suppressions=max(0, len(suppressed) - SUPPRESSIONS_SHOWN),
         messages=recent,
         transport=gateway().settings.transport,
         state=gateway().storage.describe(),

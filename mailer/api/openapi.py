@@ -73,6 +73,21 @@ SCHEMAS: dict[str, Any] = {
             "created_at": {"type": "string", "format": "date-time"},
             "updated_at": {"type": "string", "format": "date-time"},
             "finished_at": {"type": ["string", "null"], "format": "date-time"},
+            "bounces": {
+                "type": "array",
+                "description": "What came back for it (MAILER_BOUNCES=on); empty in a list",
+                "items": {
+                    "type": "object",
+                    "required": ["recipient", "type", "status", "diagnostic", "at"],
+                    "properties": {
+                        "recipient": {"type": "string"},
+                        "type": {"type": "string", "enum": ["hard", "soft"]},
+                        "status": {"type": "string"},
+                        "diagnostic": {"type": "string"},
+                        "at": {"type": "string", "format": "date-time"},
+                    },
+                },
+            },
         },
     },
     "Health": {

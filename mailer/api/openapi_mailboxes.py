@@ -84,6 +84,7 @@ SCHEMAS: dict[str, Any] = {
             "queue_depth": {"type": "integer", "minimum": 0},
             "paused_until": _TIME,
             "hold": {"oneOf": [{"type": "null"}, _ref("Hold")]},
+            "bounces": {"type": "string", "enum": ["on", "off", "needs_reconnect"]},
             "zoho_answers": {
                 "type": "array",
                 "items": _ref("ZohoAnswer"),

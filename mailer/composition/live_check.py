@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email import message_from_bytes
 from typing import Any, TextIO
 from urllib.parse import parse_qsl, urlsplit
 
@@ -26,10 +27,14 @@ from mailer.runtime.clock import Clock
 from mailer.runtime.errors import GatewayError, UpstreamRejected, ZohoUnknownAnswer
 from mailer.sending.request import parse_send_request
 from mailer.storage.outbox_ports import CallLedger
-from mailer.transports.zoho import ZohoTransport
-from mailer.zoho.http import call_name
+from mailer.transports.zoho import ZohoTransport, as_gateway_error
+from mailer.zoho.http import ZohoSession, call_name
+from mailer.zoho.inbox import ZohoInbox
+from mailer.zoho.mail import MailError, MailScopeMissing
 
 SUBJECT = "[gateway check]"
+# What a mailbox's mail says (read back by the read_back step): never in a transcript.
+_PRIVATE_TEXT = frozenset({"content", "summary", "subject"})
 # The smallest PNG: one transparent pixel.
 PIXEL = base64.b64encode(
     bytes.fromhex(
@@ -94,7 +99,12 @@ class Recorder:
         """Every token, address, account id and message id as a stable placeholder."""
         if isinstance(value, dict):
             return {
-                k: "<token>" if "token" in k.lower() else self._scrub(v) for k, v in value.items()
+                k: "<token>"
+                if "token" in k.lower()
+                else "<text>"
+                if k in _PRIVATE_TEXT
+                else self._scrub(v)
+                for k, v in value.items()
             }
         if isinstance(value, list):
             return [self._scrub(v) for v in value]
@@ -132,7 +142,7 @@ class LiveCheck:
     limits: tuple[pacing.RateLimit, ...]
     clock: Clock
     # The Session every call to Zoho goes through: the recorder listens on it.
-    session: requests.Session
+    session: ZohoSession
 
     def run(self, transcript: TextIO | None = None) -> list[CheckRow]:
         recorder = Recorder(transcript)
@@ -142,14 +152,50 @@ class LiveCheck:
                 recorder.step = step
                 recorder.last_status = None
                 rows.append(self._row(step, work, recorder))
-        rows.append(
-            CheckRow(
+            rows.append(self._read_back_row(recorder))
+        return rows
+
+    def _read_back_row(self, recorder: Recorder) -> CheckRow:
+        """Reading the mailbox back, as the bounce poll does: when its consent allows."""
+        try:
+            mailbox = self.tokens.credentials(self.mailbox)[0]
+        except GatewayError as exc:
+            return CheckRow("read_back", "fail", None, exc.code, exc.message)
+        if not mailbox.can_read():
+            return CheckRow(
                 "read_back",
                 "skipped",
-                todo="needs read access to the mailbox (the bounces work adds that scope)",
+                todo="its consent does not allow reading the mailbox: set MAILER_BOUNCES=on "
+                "and connect it again",
             )
-        )
-        return rows
+        recorder.step, recorder.last_status = "read_back", None
+        return self._row("read_back", self._read_back, recorder)
+
+    def _read_back(self) -> None:
+        """The Inbox found, the last day's list read, and the newest message read whole."""
+        mailbox, token = self.tokens.credentials(self.mailbox)
+        account = mailbox.account_id
+        if account is None:
+            raise GatewayError("no Zoho account is known for this mailbox", code="no_account")
+        inbox = ZohoInbox(self.session)
+        base = mailbox.mail_api_url
+        try:
+            folder = inbox.inbox_folder_id(base, token, account)
+            since = int((self.clock.now() - 86400) * 1000)
+            rows, _ = inbox.rows_since(base, token, account, folder, since, max_pages=1)
+            raw = inbox.original(base, token, account, rows[-1].message_id) if rows else None
+        except MailScopeMissing as exc:
+            raise GatewayError(
+                "Zoho says the consent does not allow reading the mailbox; connect it again",
+                code=exc.error_code or "INVALID_OAUTHSCOPE",
+            ) from exc
+        except MailError as exc:
+            raise as_gateway_error(exc) from exc
+        if raw is not None and not message_from_bytes(raw).keys():
+            raise GatewayError(
+                "Zoho's original message has no header the gateway can read",
+                code="original_unreadable",
+            )
 
     def _steps(self) -> Iterator[tuple[str, Callable[[], object]]]:
         yield "token", self._renew

@@ -47,6 +47,9 @@ class TimedJobs:
     deliveries: Fanout
     renewals: Fanout
     tokens: TokenService | None = None
+    # Reading each mailbox's bounces back (MAILER_BOUNCES=on), and the threads it reads on.
+    bounces: Sweep = field(default_factory=NoSweep)
+    bounce_reads: Fanout | None = None
     # What else a serving process started (the SMTP listener), stopped with it.
     on_stop: list[Callable[[], None]] = field(default_factory=list, repr=False)
     # Whether this process's timed work last found the state store unreachable.
@@ -68,6 +71,10 @@ class TimedJobs:
         pacing allows, a few mailboxes at a time."""
         self._run("delivery", self._deliver_due)
 
+    def read_bounces(self) -> None:
+        """Claim the mailboxes due to have their Inbox read for bounces, and read them."""
+        self._run("bounces", self.bounces.run)
+
     def housekeeping(self) -> None:
         """Forget what the retention period no longer keeps."""
         self._run("housekeeping", self._purge)
@@ -77,6 +84,8 @@ class TimedJobs:
         own, within one upstream timeout)."""
         self.deliveries.shutdown()
         self.renewals.shutdown()
+        if self.bounce_reads is not None:
+            self.bounce_reads.shutdown()
         for stop in self.on_stop:
             stop()
 

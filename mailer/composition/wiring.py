@@ -15,6 +15,7 @@ from pathlib import Path
 
 import requests
 
+from mailer.composition.bounce_reading import bounce_poll
 from mailer.composition.gateway import Consent, Gateway, NoConsent
 from mailer.composition.parts import MailboxParts, PartsByMailbox
 from mailer.composition.timed_jobs import NoSweep, Sweep, TimedJobs
@@ -37,7 +38,7 @@ from mailer.storage.records import AcceptGate
 from mailer.transports import Transport
 from mailer.transports.dry_run import DryRunTransport
 from mailer.transports.zoho import ZohoTransport
-from mailer.zoho.accounts import ZohoAccounts
+from mailer.zoho.accounts import READ_SCOPES, SCOPES, ZohoAccounts
 from mailer.zoho.http import ZohoSession
 from mailer.zoho.mail import ZohoMail
 
@@ -101,6 +102,16 @@ def wire(
         events=webhooks.event,
     )
     renewals = Fanout("renewal", threads=RENEWAL_THREADS, inline=inline)
+    bounces, bounce_reads = bounce_poll(
+        settings,
+        clock,
+        storage,
+        tokens=zoho.tokens if zoho else None,
+        session=zoho.session if zoho else None,
+        events=webhooks.event,
+        inline=inline,
+        look_up_account=lambda name: parts(name).transport.look_up_account(),
+    )
     return Gateway(
         settings=settings,
         clock=clock,
@@ -122,6 +133,8 @@ def wire(
             deliveries=Fanout("delivery", threads=DELIVERY_THREADS, inline=inline),
             renewals=renewals,
             tokens=zoho.tokens if zoho else None,
+            bounces=bounces,
+            bounce_reads=bounce_reads,
         ),
         zoho_session=zoho.session if zoho else None,
     )
@@ -139,6 +152,7 @@ def _zoho(
         redirect_uri=settings.zoho_redirect_uri,
         session=session,
         home_accounts_url=settings.zoho_accounts_url,
+        scopes=SCOPES + READ_SCOPES if settings.bounces else SCOPES,
     )
     tokens = TokenService(
         mailboxes=storage.mailboxes,

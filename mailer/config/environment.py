@@ -115,6 +115,8 @@ def from_env(environ: Mapping[str, str]) -> Settings:
         max_age_hours=read.number("MAILER_MAX_AGE_HOURS", 24, minimum=0.01),
         hold_after=read.integer("MAILER_HOLD_AFTER", 3, minimum=1),
         hold_probe_minutes=read.number("MAILER_HOLD_PROBE_MINUTES", 15, minimum=0.01),
+        bounces=read.switch("MAILER_BOUNCES", False),
+        bounce_poll_seconds=read.number("MAILER_BOUNCE_POLL_SECONDS", 300, minimum=10),
         retention_days=read.number("MAILER_RETENTION_DAYS", 7, minimum=0.01),
         lease_seconds=read.number("MAILER_LEASE_SECONDS", 0, minimum=1) or None,
         encryption_keys=read.items("MAILER_ENCRYPTION_KEY"),

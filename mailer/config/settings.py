@@ -61,6 +61,10 @@ class Settings:
     # and how often a held mailbox tries one message.
     hold_after: int = 3
     hold_probe_minutes: float = 15
+    # Reading bounces back: the consent also asks to read the mailbox, and each mailbox's Inbox
+    # is read every ``bounce_poll_seconds``.
+    bounces: bool = False
+    bounce_poll_seconds: float = 300
     retention_days: float = 7
     # How long a delivery attempt holds a message before another worker may take it over;
     # None: long enough for an attempt's four Zoho calls (see ``delivery_lease_seconds``).

@@ -58,6 +58,9 @@ class MailboxView:
     answers: tuple[ZohoAnswer, ...] = ()
     # Sends refused by back-pressure in the last 24 hours, by reason.
     refused: dict[str, int] = field(default_factory=dict)
+    # Reading its bounces: "on", "off" (MAILER_BOUNCES=off) or "needs_reconnect" (its consent
+    # did not grant reading).
+    bounces: str = "off"
 
 
 @dataclass(frozen=True)
@@ -329,7 +332,14 @@ class MailboxAdmin:
             stats,
             tuple(ledger.answers(mailbox.name)),
             self._storage.admissions.refusals(mailbox.name, since=self._clock.now() - 86400),
+            bounces_state(mailbox, on=self._settings.bounces),
         )
+
+
+def bounces_state(mailbox: Mailbox, *, on: bool) -> str:
+    if not on:
+        return "off"
+    return "on" if mailbox.can_read() else "needs_reconnect"
 
 
 def _always(mailbox: Mailbox, now: float) -> bool:

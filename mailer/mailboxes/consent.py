@@ -262,6 +262,7 @@ class ConsentFlow:
                 grant.access_token,
                 expires_at=now + grant.expires_in_seconds,
                 next_renewal_at=self._policy.next_renewal(now, grant.expires_in_seconds),
+                scopes=grant.scopes,
             ),
             now=now,
             event=self._events(

@@ -237,7 +237,9 @@ class TokenService:
             now, grant.expires_in_seconds, self._rng if spread else None
         )
         self._mailboxes.record_renewal(
-            mailbox.name, Grant(grant.access_token, expires_at, next_renewal_at), now=now
+            mailbox.name,
+            Grant(grant.access_token, expires_at, next_renewal_at, grant.scopes),
+            now=now,
         )
         metrics.renewal(mailbox.name, Renewal.RENEWED.value)
         log.info(

@@ -31,6 +31,7 @@ def mailbox_view(view: MailboxView) -> dict[str, Any]:
             reason: view.refused.get(reason, 0)
             for reason in ("rate_limited", "queue_full", "repeated_message")
         },
+        "bounces": view.bounces,
     }
 
 

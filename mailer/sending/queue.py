@@ -18,7 +18,7 @@ from mailer.storage.records import StoredMessage
 
 log = logging.getLogger(__name__)
 
-STATUSES = ("scheduled", "queued", "sending", "sent", "failed", "canceled")
+STATUSES = ("scheduled", "queued", "sending", "sent", "failed", "canceled", "bounced")
 WAITING = ("scheduled", "queued", "sending")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500

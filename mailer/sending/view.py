@@ -40,6 +40,16 @@ def message_view(stored: StoredMessage) -> dict[str, Any]:
         "created_at": utc_iso(stored.created_at),
         "updated_at": utc_iso(stored.updated_at),
         "finished_at": utc_iso(stored.finished_at),
+        "bounces": [
+            {
+                "recipient": bounce.recipient,
+                "type": bounce.kind,
+                "status": bounce.status,
+                "diagnostic": bounce.diagnostic,
+                "at": utc_iso(bounce.at),
+            }
+            for bounce in stored.bounces
+        ],
     }
 
 

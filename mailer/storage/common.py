@@ -7,6 +7,7 @@ from mailer.storage.retention import Cutoffs
 from mailer.storage.sealing import Sealer
 from mailer.storage.tables.admission import AdmissionTable
 from mailer.storage.tables.api_keys import ApiKeyTable
+from mailer.storage.tables.bounces import BounceTable
 from mailer.storage.tables.connect_links import ConnectLinkTable
 from mailer.storage.tables.idempotency import IdempotencyTable
 from mailer.storage.tables.ledger import LedgerTable
@@ -30,6 +31,7 @@ class Tables:
         self.messages = MessageTable(db)
         self.admissions = AdmissionTable(db, self.messages)
         self.suppressions = SuppressionTable(db)
+        self.bounces = BounceTable(db)
         self.ledger = LedgerTable(db)
         self.oauth_states = OAuthStateTable(db)
 
@@ -37,10 +39,11 @@ class Tables:
         with self._database.write() as tx:
             # Attachments go with their message (ON DELETE CASCADE).
             deleted = tx.execute(
-                "DELETE FROM messages WHERE status IN ('sent', 'failed', 'canceled')"
+                "DELETE FROM messages WHERE status IN ('sent', 'failed', 'canceled', 'bounced')"
                 " AND finished_at < ?",
                 (cutoffs.messages_finished_before,),
             )
+            tx.execute("DELETE FROM bounces WHERE at < ?", (cutoffs.messages_finished_before,))
             tx.execute("DELETE FROM idempotency WHERE expires_at <= ?", (cutoffs.now,))
             tx.execute("DELETE FROM accept_refusals WHERE at < ?", (cutoffs.now - 86400,))
             tx.execute(

@@ -6,7 +6,7 @@ PostgreSQL) that implements all of them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -18,11 +18,13 @@ from mailer.storage.outbox_ports import (
     WebhookQueue,
 )
 from mailer.storage.records import (
+    BounceRecord,
     ConnectLink,
     Grant,
     IdempotencyRecord,
     Mailbox,
     OAuthState,
+    StoredMessage,
     Suppression,
     WebhookEvent,
 )
@@ -201,6 +203,40 @@ class SuppressionList(Protocol):
         """Which of ``addresses`` the mailbox suppresses."""
 
 
+class BounceStore(Protocol):
+    """Each mailbox's reading of its Inbox and the bounces tied to its messages."""
+
+    def claim_polls(
+        self, *, now: float, claimed_until: float, first_mark_ms: int, limit: int
+    ) -> list[str]:
+        """Claim the readable mailboxes due to be read and held by no one else."""
+
+    def mark(self, mailbox: str) -> tuple[str | None, int]:
+        """The Inbox's id (None: unknown yet) and the newest receivedTime read."""
+
+    def advance(self, mailbox: str, *, folder_id: str, mark_ms: int, next_poll_at: float) -> None:
+        """Keep what a pass read up to and release its claim."""
+
+    def release(self, mailbox: str, *, next_poll_at: float) -> None:
+        """Release a pass's claim with the mark unchanged."""
+
+    def tie(
+        self, mailbox: str, *, mail_id: str | None, recipients: Sequence[str], since: float
+    ) -> StoredMessage | None:
+        """The sent message a bounce answers, by Message-ID, else by recipient since ``since``."""
+
+    def record(
+        self,
+        message: StoredMessage,
+        zoho_message_id: str,
+        bounces: Sequence[BounceRecord],
+        *,
+        now: float,
+        event: Callable[[StoredMessage], WebhookEvent | None],
+    ) -> list[BounceRecord]:
+        """Keep the bounces not kept before, with what they change; returns those kept."""
+
+
 class SingleFlight(Protocol):
     """A lock by name held by one thread of one process of one host at a time."""
 
@@ -227,6 +263,9 @@ class Storage(Protocol):
 
     @property
     def suppressions(self) -> SuppressionList: ...
+
+    @property
+    def bounces(self) -> BounceStore: ...
 
     @property
     def oauth_states(self) -> OAuthStateStore: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from typing import Any
 
 from mailer.runtime.pacing import RateLimit
@@ -31,6 +32,8 @@ class Mailbox:
     from_address: str | None = None
     outgoing_blocked: bool = False
     created_at: float | None = None
+    # The scopes its consent granted, space-separated; None until a token reply said them.
+    scopes: str | None = None
 
     @property
     def status(self) -> str:
@@ -39,6 +42,14 @@ class Mailbox:
         if self.refresh_token is None:
             return "not_connected"
         return "needs_reconnect" if self.needs_reauth else "connected"
+
+    def can_read(self) -> bool:
+        """Whether its consent lets the gateway read its messages and folders back."""
+        granted = set((self.scopes or "").split())
+        return bool(
+            granted & {"ZohoMail.messages.READ", "ZohoMail.messages.ALL"}
+            and granted & {"ZohoMail.folders.READ", "ZohoMail.folders.ALL"}
+        )
 
     def seconds_left(self, now: float) -> float:
         """Lifetime left of the access token; 0 when there is none."""
@@ -66,6 +77,7 @@ class Grant:
     access_token: str = field(repr=False)
     expires_at: float
     next_renewal_at: float
+    scopes: str | None = None  # what the consent granted, when Zoho's reply says
 
 
 @dataclass(frozen=True)
@@ -112,6 +124,28 @@ class StoredMessage:
     finished_at: float | None = None
     # When an operator put it back in the queue: its age counts from then.
     requeued_at: float | None = None
+    # What bounces came back for it (read only by ``MessageQueue.get``).
+    bounces: tuple[BounceRecord, ...] = ()
+
+    @property
+    def recipient_addresses(self) -> frozenset[str]:
+        """Every recipient's bare address (lower case): to, cc and bcc."""
+        return frozenset(
+            parseaddr(str(address))[1].lower()
+            for field_name in ("to", "cc", "bcc")
+            for address in self.payload.get(field_name, [])
+        )
+
+
+@dataclass(frozen=True)
+class BounceRecord:
+    """One recipient a bounce reported for a message: ``kind`` hard (5.x.x) or soft."""
+
+    recipient: str
+    kind: str
+    status: str
+    diagnostic: str
+    at: float
 
 
 @dataclass(frozen=True)

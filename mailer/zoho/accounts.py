@@ -7,7 +7,7 @@ reply is classified by its body, never by its status alone.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,6 +19,8 @@ from mailer.zoho.http import ZohoSession, json_body
 log = logging.getLogger(__name__)
 
 SCOPES = ("ZohoMail.messages.CREATE", "ZohoMail.accounts.READ")
+# Reading bounces back (MAILER_BOUNCES=on): the messages, and the folders to find the Inbox.
+READ_SCOPES = ("ZohoMail.messages.READ", "ZohoMail.folders.READ")
 
 # Older replies give the lifetime in milliseconds; no access token lives longer than a day.
 MAX_LIFETIME_SECONDS = 86400
@@ -53,10 +55,12 @@ class TokenTimeout(TransientFailure):
 class TokenGrant:
     """A token reply, with the lifetime already in seconds."""
 
-    access_token: str
+    access_token: str = field(repr=False)
     expires_in_seconds: float
-    refresh_token: str | None
+    refresh_token: str | None = field(repr=False)
     api_domain: str | None
+    # What the consent granted, space-separated (None: the reply did not say).
+    scopes: str | None = None
 
 
 def lifetime_seconds(body: dict[str, Any]) -> float:
@@ -95,11 +99,13 @@ def classify(status: int, body: dict[str, Any] | None) -> TokenGrant:
         raise TransientFailure(f"reply without an access token (HTTP {status})")
     refresh = body.get("refresh_token")
     api_domain = body.get("api_domain")
+    scope = body.get("scope")
     return TokenGrant(
         access_token=token,
         expires_in_seconds=lifetime_seconds(body),
         refresh_token=refresh if isinstance(refresh, str) and refresh else None,
         api_domain=api_domain if isinstance(api_domain, str) else None,
+        scopes=" ".join(scope.replace(",", " ").split()) if isinstance(scope, str) else None,
     )
 
 
@@ -114,7 +120,10 @@ class ZohoAccounts:
         redirect_uri: str,
         session: ZohoSession,
         home_accounts_url: str = "https://accounts.zoho.com",
+        scopes: tuple[str, ...] = SCOPES,
     ) -> None:
+        # What a consent asks for: the send scopes, and the read scopes when bounces are on.
+        self._scopes = scopes
         # The data centre the client was registered in (ZOHO_ACCOUNTS_URL).
         self._home_accounts_url = home_accounts_url
         self._client_id = client_id
@@ -128,7 +137,7 @@ class ZohoAccounts:
             {
                 "response_type": "code",
                 "client_id": self._client_id,
-                "scope": ",".join(SCOPES),
+                "scope": ",".join(self._scopes),
                 "redirect_uri": self._redirect_uri,
                 "access_type": "offline",
                 "prompt": "consent",

@@ -186,6 +186,7 @@ class MailboxTable:
                     old["from_address"] if old else None,
                 ),
             )
+            tx.execute("UPDATE mailboxes SET scopes = ? WHERE name = ?", (grant.scopes, name))
         previous = self._sealer.open(old["refresh_token"]) if old else None
         return previous if previous != refresh_token else None
 
@@ -194,13 +195,14 @@ class MailboxTable:
             "UPDATE mailboxes SET access_token = ?, access_expires_at = ?,"
             " next_renewal_at = ?, renewal_failures = 0, last_renewal_at = ?,"
             " last_renewal_outcome = 'renewed', needs_reauth = 0, updated_at = ?,"
-            " renewal_claimed_until = NULL WHERE name = ?",
+            " renewal_claimed_until = NULL, scopes = COALESCE(?, scopes) WHERE name = ?",
             (
                 self._sealer.seal(grant.access_token),
                 grant.expires_at,
                 grant.next_renewal_at,
                 now,
                 now,
+                grant.scopes,
                 name,
             ),
         )
@@ -264,7 +266,7 @@ class MailboxTable:
 _PLAIN = (
     "name", "seed_fingerprint", "accounts_url", "mail_api_url", "account_id", "primary_address",
     "access_expires_at", "next_renewal_at", "renewal_failures", "last_renewal_at",
-    "last_renewal_outcome", "from_address", "created_at",
+    "last_renewal_outcome", "from_address", "created_at", "scopes",
 )  # fmt: skip
 
 

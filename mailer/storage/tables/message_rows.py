@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from mailer.storage.database import Row, Tx
-from mailer.storage.records import Attachment, NewMessage, StoredMessage
+from mailer.storage.records import Attachment, BounceRecord, NewMessage, StoredMessage
 
 INSERT = (
     "INSERT INTO messages (id, mailbox, status, payload, calls, next_attempt_at, lease_owner,"
@@ -87,8 +87,11 @@ _PLAIN = (
 )  # fmt: skip
 
 
-def stored_message(row: Row, attachments: list[Row]) -> StoredMessage:
+def stored_message(
+    row: Row, attachments: list[Row], bounces: tuple[BounceRecord, ...] = ()
+) -> StoredMessage:
     return StoredMessage(
+        bounces=bounces,
         **{column: row[column] for column in _PLAIN},
         payload=json.loads(row["payload"]),
         attachments=tuple(
@@ -96,3 +99,16 @@ def stored_message(row: Row, attachments: list[Row]) -> StoredMessage:
             for a in attachments
         ),
     )
+
+
+def bounces_of(tx: Tx, message_id: str) -> tuple[BounceRecord, ...]:
+    rows = tx.rows(
+        "SELECT recipient, kind, status, diagnostic, at FROM bounces WHERE message_id = ?"
+        " ORDER BY at, recipient",
+        (message_id,),
+    )
+    return tuple(_bounce(row) for row in rows)
+
+
+def _bounce(row: Row) -> BounceRecord:
+    return BounceRecord(row["recipient"], row["kind"], row["status"], row["diagnostic"], row["at"])

@@ -10,6 +10,7 @@ from mailer.storage.ports import QueueStats
 from mailer.storage.records import NewMessage, Outcome, StoredMessage, WebhookEvent
 from mailer.storage.tables.message_rows import (
     INSERT,
+    bounces_of,
     insert_message,
     insert_row,
     lease,
@@ -140,7 +141,8 @@ class MessageTable:
                 " WHERE message_id = ? ORDER BY position",
                 (message_id,),
             )
-        return stored_message(row, attachments)
+            bounces = bounces_of(tx, message_id) if row["status"] in ("sent", "bounced") else ()
+        return stored_message(row, attachments, bounces)
 
     def finish(
         self,
