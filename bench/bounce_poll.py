@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mailer.bounces.poll import BouncePoll
+from mailer.mailboxes.bounce_poll import BouncePoll
 from mailer.mailboxes.tokens import RenewalPolicy, TokenService
 from mailer.runtime.clock import SystemClock
 from mailer.runtime.fanout import Fanout

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mailer.bounces.reports import read_bounce
+from mailer.mailboxes.bounce_reports import read_bounce
 
 SAMPLES = Path(__file__).parent / "fixtures" / "bounces"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from mailer.bounces.reports import read_bounce
+from mailer.mailboxes.bounce_reports import read_bounce
 from mailer.zoho.accounts import ZohoAccounts
 from mailer.zoho.http import ZohoSession
 from mailer.zoho.inbox import PAGE_SIZE, ZohoInbox

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mailer.bounces.poll import BouncePoll
 from mailer.composition.timed_jobs import NoSweep, Sweep
 from mailer.config.settings import Settings
+from mailer.mailboxes.bounce_poll import BouncePoll
 from mailer.mailboxes.tokens import TokenService
 from mailer.runtime import pacing
 from mailer.runtime.clock import Clock

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from functools import partial
 
-from mailer.bounces.reports import BounceReport, read_bounce
+from mailer.mailboxes.bounce_reports import BounceReport, read_bounce
 from mailer.mailboxes.tokens import TokenService
 from mailer.runtime import metrics
 from mailer.runtime.clock import Clock
