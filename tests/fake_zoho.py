@@ -161,6 +161,8 @@ class FakeZoho:
         self.codes: dict[str, tuple[float, str, bool]] = {}
         self.code_scopes: dict[str, str] = {}  # what each grant code's consent asked for
         self.scopes: dict[str, str] = {}  # refresh token -> its scopes, space-separated
+        # Listed in a folder, but 404 when its original is asked for (deleted meanwhile).
+        self.gone_messages: set[str] = set()
         self.refresh_tokens: set[str] = set()
         self.revoked: set[str] = set()
         self.exchanged: set[str] = set()  # refresh tokens minted by a code exchange

@@ -33,7 +33,8 @@ _message_ids = itertools.count(1785032043525100001)
 
 @dataclass
 class FakeMail:
-    """One message in a fake mailbox."""
+    """One message in a fake mailbox (``FakeZoho.gone_messages``: listed, but deleted before
+    its original is asked for)."""
 
     folder_id: str
     message_id: str
@@ -179,7 +180,7 @@ def add_read_routes(
             return refused
         with fake.lock:
             found = [m for m in account().mail if m.message_id == message_id]
-        if not found:
+        if not found or message_id in fake.gone_messages:
             return mail_error(404, "INVALID_MESSAGEID", "Invalid Message Id")
         content = found[0].raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
         return envelope(

@@ -284,3 +284,19 @@ def test_the_page_shows_the_suppressions_and_a_mailbox_that_must_reconnect_to_be
 
     assert "bounces not read: reconnect to allow reading" in page
     assert "gone@example.com" in page and "manual" in page
+
+
+def test_a_message_gone_before_it_is_fetched_is_passed_over_and_the_next_is_read(
+    reader: Reader, clock: FakeClock
+) -> None:
+    app, client, fake, refresh = reader
+    message = sent(client, "gone@example.com")
+    fake.gone_messages.add(fake.deliver(refresh, report("other@example.com", None)))
+    clock.advance(1)
+    fake.deliver(refresh, report("gone@example.com", message["mail_id"]))
+
+    poll(app, clock)
+    poll(app, clock)
+
+    assert view(client, message["id"])["status"] == "bounced"
+    assert read_calls(fake).count("originalmessage") == 2  # each once: the mark moved past both

@@ -27,7 +27,7 @@ from mailer.storage.outbox_ports import CallLedger, EventMaker
 from mailer.storage.ports import BounceStore
 from mailer.storage.records import BounceRecord, StoredMessage, WebhookEvent
 from mailer.zoho.inbox import PAGE_SIZE, InboxRow, ZohoInbox
-from mailer.zoho.mail import MailError, MailScopeMissing, MailThrottled
+from mailer.zoho.mail import MailError, MailRejected, MailScopeMissing, MailThrottled
 
 log = logging.getLogger(__name__)
 
@@ -160,10 +160,27 @@ class BouncePoll:
                 if fetched == MAX_ORIGINALS or not self._pace(name, 1):
                     return kept, (folder_id, row.received_ms - 1)
                 fetched += 1
-                raw = self._inbox.original(base, token, account, row.message_id)
-                kept += self._apply(name, row, read_bounce(raw))
+                kept += self._apply(name, row, self._report(base, token, account, row))
             mark_ms = row.received_ms
         return kept, (folder_id, mark_ms)
+
+    def _report(self, base: str, token: str, account: str, row: InboxRow) -> BounceReport | None:
+        """The bounce one row holds. A row Zoho will not give (gone, refused) or that nothing
+        can read is passed over, so that one message never stalls the mailbox's reading; an
+        outage, a throttle or a stale token ends the read (the mark stays)."""
+        try:
+            raw = self._inbox.original(base, token, account, row.message_id)
+        except MailError as exc:
+            gone = exc.status == 404 and not isinstance(exc, MailScopeMissing)
+            if not (gone or isinstance(exc, MailRejected)):
+                raise
+            log.warning("a message in the Inbox was passed over: %s", exc)
+            return None
+        try:
+            return read_bounce(raw)
+        except Exception:  # a bounce that breaks the reader must not stall the mailbox
+            log.exception("a message in the Inbox could not be read as a bounce")
+            return None
 
     def _apply(self, name: str, row: InboxRow, report: BounceReport | None) -> int:
         if report is None:
