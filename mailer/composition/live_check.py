@@ -27,6 +27,7 @@ from mailer.runtime.clock import Clock
 from mailer.runtime.errors import GatewayError, UpstreamRejected, ZohoUnknownAnswer
 from mailer.sending.request import parse_send_request
 from mailer.storage.outbox_ports import CallLedger
+from mailer.storage.records import Mailbox
 from mailer.transports.zoho import ZohoTransport, as_gateway_error
 from mailer.zoho.http import ZohoSession, call_name
 from mailer.zoho.inbox import ZohoInbox
@@ -158,7 +159,7 @@ class LiveCheck:
     def _read_back_row(self, recorder: Recorder) -> CheckRow:
         """Reading the mailbox back, as the bounce poll does: when its consent allows."""
         try:
-            mailbox = self.tokens.credentials(self.mailbox)[0]
+            mailbox, token = self.tokens.credentials(self.mailbox)
         except GatewayError as exc:
             return CheckRow("read_back", "fail", None, exc.code, exc.message)
         if not mailbox.can_read():
@@ -169,11 +170,10 @@ class LiveCheck:
                 "and connect it again",
             )
         recorder.step, recorder.last_status = "read_back", None
-        return self._row("read_back", self._read_back, recorder)
+        return self._row("read_back", lambda: self._read_back(mailbox, token), recorder)
 
-    def _read_back(self) -> None:
+    def _read_back(self, mailbox: Mailbox, token: str) -> None:
         """The Inbox found, the last day's list read, and the newest message read whole."""
-        mailbox, token = self.tokens.credentials(self.mailbox)
         account = mailbox.account_id
         if account is None:
             raise GatewayError("no Zoho account is known for this mailbox", code="no_account")

@@ -8,13 +8,12 @@ import re
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.policy import default as default_policy
-from email.utils import parseaddr
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
 from mailer.runtime.errors import InvalidRequest
-from mailer.storage.records import Attachment
+from mailer.storage.records import Attachment, bare_addresses
 
 # Zoho's cap on recipients of one message (to + cc + bcc), paid plans.
 MAX_RECIPIENTS = 150
@@ -66,9 +65,7 @@ class OutgoingMessage:
     @property
     def recipient_addresses(self) -> tuple[str, ...]:
         """Every recipient's bare address (lower case), to, cc and bcc."""
-        return tuple(
-            dict.fromkeys(parseaddr(r)[1].lower() for r in (*self.to, *self.cc, *self.bcc))
-        )
+        return bare_addresses((*self.to, *self.cc, *self.bcc))
 
 
 def _fail(field: str, code: str, message: str) -> InvalidRequest:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 from typing import Any
@@ -130,11 +131,17 @@ class StoredMessage:
     @property
     def recipient_addresses(self) -> frozenset[str]:
         """Every recipient's bare address (lower case): to, cc and bcc."""
+        payload = self.payload
         return frozenset(
-            parseaddr(str(address))[1].lower()
-            for field_name in ("to", "cc", "bcc")
-            for address in self.payload.get(field_name, [])
+            bare_addresses(
+                [*payload.get("to", []), *payload.get("cc", []), *payload.get("bcc", [])]
+            )
         )
+
+
+def bare_addresses(recipients: Iterable[object]) -> tuple[str, ...]:
+    """Each recipient (``Name <a@b>`` or ``a@b``) as its bare address in lower case, once each."""
+    return tuple(dict.fromkeys(parseaddr(str(r))[1].lower() for r in recipients))
 
 
 @dataclass(frozen=True)
