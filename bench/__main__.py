@@ -30,7 +30,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import bounce_poll, mailboxes, send_api, smtp_ingress, toggles  # noqa: E402
+from bench import bounce_poll, console, mailboxes, send_api, smtp_ingress, toggles  # noqa: E402
 from tests.conftest import API_KEY  # noqa: E402
 from tests.fake_zoho import ACCOUNT_ID, PRIMARY, FakeZoho  # noqa: E402
 from tests.gunicorn_server import Gunicorn, env_for  # noqa: E402
@@ -389,6 +389,7 @@ def main() -> None:
             "send-api",
             "smtp",
             "bounce-poll",
+            "console",
         ],
         help="measure only that group of figures",
     )
@@ -407,6 +408,10 @@ def main() -> None:
     )
     if args.only == "bounce-poll":
         print_table(bounce_rows)
+        return
+    console_rows = console.rows(console.measure(work)) if args.only in (None, "console") else []
+    if args.only == "console":
+        print_table(console_rows)
         return
     many = mailboxes.measure(work, worker_rss_mb) if args.only in (None, "mailboxes") else {}
     mailbox_rows = [
@@ -556,7 +561,14 @@ def main() -> None:
         f"non-2xx answers under load: {load['errors']:.0f}\n"
     )
     print_table(
-        rows + engine_rows + mailbox_rows + metrics_rows + send_api_rows + smtp_rows + bounce_rows
+        rows
+        + engine_rows
+        + mailbox_rows
+        + metrics_rows
+        + send_api_rows
+        + smtp_rows
+        + bounce_rows
+        + console_rows
     )
     shutil.rmtree(work, ignore_errors=True)
 

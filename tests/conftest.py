@@ -11,6 +11,7 @@ import contextlib
 import logging
 import random
 import re
+import shutil
 import threading
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
@@ -376,3 +377,11 @@ def follow_link(client: FlaskClient, fake: FakeZoho, url: str) -> Any:
     zoho = requests.get(started.headers["Location"], allow_redirects=False, timeout=5)
     back = {k: v[0] for k, v in parse_qs(urlsplit(zoho.headers["Location"]).query).items()}
     return client.get("/api/email/callback", query_string=back, headers={"Accept": "text/html"})
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """pytest-playwright's browser is Debian's chromium (``make chromium`` installs it)."""
+    executable = shutil.which("chromium")
+    assert executable is not None, "make test installs Debian's chromium"
+    return {**browser_type_launch_args, "executable_path": executable, "args": ["--no-sandbox"]}

@@ -280,10 +280,12 @@ def test_the_page_shows_the_suppressions_and_a_mailbox_that_must_reconnect_to_be
         headers=admin_header(),
     )
 
-    page = client.get("/", headers=admin_header()).get_data(as_text=True)
+    overview = client.get("/", headers=admin_header()).get_data(as_text=True)
+    page = client.get("/mailboxes/default", headers=admin_header()).get_data(as_text=True)
 
-    assert "bounces not read: reconnect to allow reading" in page
-    assert "gone@example.com" in page and "manual" in page
+    assert "Bounces not read: reconnect to allow reading" in overview
+    assert "not read: reconnect to allow reading" in page
+    assert "gone@example.com" in page and "added by an admin" in page
 
 
 def test_a_message_gone_before_it_is_fetched_is_passed_over_and_the_next_is_read(

@@ -247,6 +247,12 @@ def test_a_connect_link_connects_its_mailbox_without_the_password_once(
     used = client.get(urlsplit(created["connect_url"]).path)
     assert used.status_code == 410
     assert used.get_json()["error"]["code"] == "connect_link_used"
+    # The browser's page for it says so, and that the mailbox is connected.
+    seen = client.get(urlsplit(created["connect_url"]).path, headers={"Accept": "text/html"})
+    page_text = seen.get_data(as_text=True)
+    assert seen.status_code == 410 and "<h1>This connect link was used</h1>" in page_text
+    assert "mailbox shop is connected: it sends from orders@shop.example" in page_text
+    assert "was not connected" not in page_text
 
 
 def test_a_connect_link_expires_and_a_stranger_link_is_404(

@@ -1,5 +1,5 @@
-"""A third-party fuzzer finds nothing: schemathesis, every check and every phase (examples,
-coverage, fuzzing, stateful), against the gateway served over real HTTP with a fake Zoho.
+"""A third-party fuzzer finds nothing: schemathesis, every check (but use_after_free, below)
+and every phase (examples, coverage, fuzzing, stateful), against the gateway served over real HTTP with a fake Zoho.
 
 What JSON Schema cannot say (address syntax, a time relative to now, which refresh tokens
 Zoho issued) is in the document as named string formats; ``schemathesis_hooks`` tells the
@@ -58,6 +58,10 @@ def test_schemathesis_with_every_check_finds_nothing(
                 f"{base_url}/api/email/openapi.json",
                 "--checks",
                 "all",
+                # The contract's DELETE of a message cancels it: the message stays readable,
+                # `canceled`, so "a deleted resource is gone" (ST301) does not apply to it.
+                "--exclude-checks",
+                "use_after_free",
                 "--max-examples",
                 str(EXAMPLES),
                 "--seed",

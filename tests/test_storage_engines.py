@@ -58,6 +58,7 @@ def test_a_state_file_written_by_0_1_0_upgrades_with_nothing_lost(tmp_path: Path
         "0009_back_pressure",
         "0010_suppressions",
         "0011_bounces",
+        "0012_console",
     ]
     mailbox = storage.mailboxes.get("default")
     assert mailbox is not None
@@ -110,6 +111,7 @@ def test_postgresql_keeps_its_tables_in_schema_mailer(postgres: PostgresServer) 
             "0009_back_pressure",
             "0010_suppressions",
             "0011_bounces",
+            "0012_console",
         ]
         storage.oauth_states.add("s", "b", 2.0, 1.0)
     finally:

@@ -10,7 +10,7 @@ import uuid
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from mailer.api import admin, home, ops, pages
+from mailer.api import admin, console, console_actions, ops, pages, signin
 from mailer.api.incoming import gateway
 from mailer.api.views import bp
 from mailer.runtime import metrics
@@ -96,7 +96,10 @@ def register(app: Flask) -> None:
     """Attach the blueprint and the JSON error handling to ``app``."""
     app.register_blueprint(bp)
     app.register_blueprint(admin.bp)
-    app.register_blueprint(home.bp)
+    app.register_blueprint(console.bp)
+    app.register_blueprint(console_actions.bp)
+    signin.install(app)
+    pages.install(app, signin.signed_in)
     app.register_blueprint(ops.bp)
     app.before_request(_assign_request_id)
     app.after_request(_echo_request_id)

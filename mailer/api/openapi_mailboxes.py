@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from mailer.mailboxes.admin import NAME
+from mailer.storage.records import MAILBOX_NAME
 
 _ADMIN: list[dict[str, list[str]]] = [{"admin": []}]
-NAME_PATTERN = NAME.pattern
+NAME_PATTERN = MAILBOX_NAME.pattern
 _NAME = {
     "name": "name",
     "in": "path",

@@ -19,7 +19,7 @@ from mailer.api.incoming import (
 )
 from mailer.mailboxes.admin import check_name
 from mailer.mailboxes.consent_state import AlreadyConnected
-from mailer.runtime.errors import NotFound, StateBusy, StateUnavailable
+from mailer.runtime.errors import GatewayError, NotFound, StateBusy, StateUnavailable
 from mailer.sending.view import message_view, page_view, status_view
 
 log = logging.getLogger(__name__)
@@ -37,11 +37,27 @@ def auth() -> BaseResponse:
     return _hop() or _consent(mailbox, via_link=False)
 
 
+# A connect link that cannot start a consent, in words for its holder.
+LINK_HEADINGS = {
+    "connect_link_used": "This connect link was used",
+    "connect_link_expired": "This connect link expired",
+    "connect_link_not_found": "This is not a connect link of this gateway",
+}
+
+
 @bp.get("/connect/<secret>")
 def connect(secret: str) -> BaseResponse:
     """A connect link: no password; the link itself is the permission, once."""
     g.html_errors = "The mailbox was not connected"
-    return _hop() or _consent(gateway().admin.open_link(secret), via_link=True)
+    hop = _hop()
+    if hop is not None:
+        return hop
+    try:
+        mailbox = gateway().admin.open_link(secret)
+    except GatewayError as error:
+        g.html_errors = LINK_HEADINGS.get(error.code, g.html_errors)
+        raise
+    return _consent(mailbox, via_link=True)
 
 
 def _hop() -> BaseResponse | None:

@@ -91,7 +91,8 @@ class Webhooks:
             separators=(",", ":"),
             ensure_ascii=False,
         )
-        return WebhookEvent(f"evt_{secrets.token_hex(12)}", event_type, body, now)
+        about = data.get("id") if event_type.startswith("message.") else None
+        return WebhookEvent(f"evt_{secrets.token_hex(12)}", event_type, body, now, message_id=about)
 
     def deliver_due(self) -> int:
         """One pass: POST the due events; returns how many the receiver took."""

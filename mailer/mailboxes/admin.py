@@ -6,38 +6,34 @@ The admin API and the command line both call this; neither touches the state sto
 from __future__ import annotations
 
 import logging
-import re
-import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
 from mailer.config.data_centres import mail_api_for, trusted_server
 from mailer.config.settings import Settings
 from mailer.mailboxes.api_keys import IssuedKey, KeyRing
+from mailer.mailboxes.connect_links import ConnectLinkIssued, ConnectLinks
 from mailer.mailboxes.revocation import revoke_refresh_token
 from mailer.mailboxes.tokens import Renewal, TokenService
 from mailer.runtime import metrics
 from mailer.runtime.clock import Clock
-from mailer.runtime.digests import digest
-from mailer.runtime.errors import Conflict, GatewayError, Gone, InvalidRequest, NotFound
+from mailer.runtime.errors import Conflict, GatewayError, InvalidRequest, NotFound
 from mailer.sending.request import parse_sender
 from mailer.sending.results import OutboxStats, outbox_stats
 from mailer.sending.service import PartsByName
 from mailer.sending.view import message_view
 from mailer.storage.outbox_ports import EventMaker, no_events
 from mailer.storage.ports import Storage
-from mailer.storage.records import Mailbox, Suppression, ZohoAnswer
+from mailer.storage.records import MAILBOX_NAME, Mailbox, Suppression, ZohoAnswer
 from mailer.zoho.accounts import ZohoAccounts
 
 log = logging.getLogger(__name__)
 
-NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-CONNECT_PATH = "/api/email/connect/"
 _CREATE_FIELDS = frozenset({"name", "refresh_token", "accounts_server", "from_address"})
 
 
 def check_name(name: object, field_name: str = "name") -> str:
-    if not isinstance(name, str) or not NAME.match(name):
+    if not isinstance(name, str) or not MAILBOX_NAME.match(name):
         raise InvalidRequest(
             "a mailbox name is 1 to 63 characters: lower-case letters, digits, - and _, "
             "starting with a letter or digit",
@@ -61,12 +57,6 @@ class MailboxView:
     # Reading its bounces: "on", "off" (MAILER_BOUNCES=off) or "needs_reconnect" (its consent
     # did not grant reading).
     bounces: str = "off"
-
-
-@dataclass(frozen=True)
-class ConnectLinkIssued:
-    url: str = field(repr=False)
-    expires_at: float
 
 
 @dataclass(frozen=True)
@@ -96,13 +86,12 @@ class MailboxAdmin:
         self._parts = parts
         self._tokens = tokens
         self._accounts = accounts
-        redirect = settings.zoho_redirect_uri
-        self._origin = redirect[: redirect.index("/", redirect.index("//") + 2)]
+        self._links = ConnectLinks(settings=settings, storage=storage, clock=clock)
 
     # Looking ------------------------------------------------------------------------------
 
     def get(self, name: str) -> MailboxView:
-        return self._view(self._require(name))
+        return self.view(self._require(name))
 
     def all(self) -> list[MailboxView]:
         mailboxes = self._storage.mailboxes.all()
@@ -110,7 +99,7 @@ class MailboxAdmin:
             m.name == self._settings.mailbox for m in mailboxes
         ):
             mailboxes.insert(0, self._unconnected_default())
-        return [self._view(m) for m in mailboxes]
+        return [self.view(m) for m in mailboxes]
 
     # Changing -----------------------------------------------------------------------------
 
@@ -184,30 +173,11 @@ class MailboxAdmin:
 
     def connect_link(self, name: str) -> ConnectLinkIssued:
         self._require(name)
-        secret = secrets.token_urlsafe(32)
-        expires_at = self._clock.now() + self._settings.connect_link_hours * 3600
-        self._storage.connect_links.add(digest(secret), name, expires_at=expires_at)
-        log.info("mailbox %s: connect link issued", name)
-        return ConnectLinkIssued(f"{self._origin}{CONNECT_PATH}{secret}", expires_at)
+        return self._links.issue(name)
 
     def open_link(self, secret: str) -> str:
         """The mailbox a connect link is for, marking it used; 410 when used or expired."""
-        link = self._storage.connect_links.take(digest(secret), now=self._clock.now())
-        if link is None:
-            raise NotFound(
-                "this connect link is not one of this gateway's", code="connect_link_not_found"
-            )
-        if link.used_at is not None:
-            raise Gone(
-                "this connect link was used already; ask the gateway's admin for a new one",
-                code="connect_link_used",
-            )
-        if link.expires_at <= self._clock.now():
-            raise Gone(
-                "this connect link expired; ask the gateway's admin for a new one",
-                code="connect_link_expired",
-            )
-        return link.mailbox
+        return self._links.open(secret)
 
     def issue_key(self, name: str) -> IssuedKey:
         if name != self._settings.mailbox:
@@ -324,7 +294,8 @@ class MailboxAdmin:
     def _not_found(self, name: str) -> NotFound:
         return NotFound(f"no mailbox named {name[:63]!r}", code="mailbox_not_found")
 
-    def _view(self, mailbox: Mailbox) -> MailboxView:
+    def view(self, mailbox: Mailbox) -> MailboxView:
+        """A stored mailbox with its queue, pause, answers and refusals."""
         ledger = self._storage.ledger
         stats = outbox_stats(self._storage.messages, ledger, mailbox.name, self._clock.now())
         return MailboxView(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mailer.mailboxes.admin import ConnectLinkIssued, MailboxView
+from mailer.mailboxes.admin import MailboxView
+from mailer.mailboxes.connect_links import ConnectLinkIssued
 from mailer.runtime.clock import utc_iso
 from mailer.sending.view import answer_view, hold_view
 from mailer.storage.records import Suppression

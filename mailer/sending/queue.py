@@ -32,11 +32,12 @@ class Page:
     next_cursor: str | None
 
 
-def _cursor(message: StoredMessage) -> str:
-    return f"{message.created_at!r}:{message.id}"
+def cursor_at(created_at: float, message_id: str) -> str:
+    """The cursor that goes on after the message accepted at ``created_at`` with this id."""
+    return f"{created_at!r}:{message_id}"
 
 
-def _position(cursor: str) -> tuple[float, str]:
+def position(cursor: str) -> tuple[float, str]:
     """Any cursor of CURSOR's form is a position in the listing's order, whoever wrote it."""
     if not CURSOR.fullmatch(cursor):
         raise InvalidRequest(
@@ -83,13 +84,15 @@ class QueueAdmin:
             )
         size = self._limit(limit)
         wanted = (status,) if status is not None else statuses
-        before = _position(cursor) if cursor is not None else None
+        before = position(cursor) if cursor is not None else None
         found = self._messages.page(
             mailbox, statuses=wanted, limit=size + 1, before=before, tag=tag
         )
         more = len(found) > size
         found = found[:size]
-        return Page(found, _cursor(found[-1]) if more and found else None)
+        return Page(
+            found, cursor_at(found[-1].created_at, found[-1].id) if more and found else None
+        )
 
     def cancel(self, mailbox: str, message_id: str) -> StoredMessage:
         canceled, found = self._messages.cancel(message_id, mailbox, now=self._clock.now())

@@ -9,6 +9,8 @@ from mailer.storage.tables.admission import AdmissionTable
 from mailer.storage.tables.api_keys import ApiKeyTable
 from mailer.storage.tables.bounces import BounceTable
 from mailer.storage.tables.connect_links import ConnectLinkTable
+from mailer.storage.tables.console_sessions import ConsoleSessionTable
+from mailer.storage.tables.history import HistoryTable
 from mailer.storage.tables.idempotency import IdempotencyTable
 from mailer.storage.tables.ledger import LedgerTable
 from mailer.storage.tables.mailboxes import MailboxTable
@@ -34,6 +36,8 @@ class Tables:
         self.bounces = BounceTable(db)
         self.ledger = LedgerTable(db)
         self.oauth_states = OAuthStateTable(db)
+        self.console_sessions = ConsoleSessionTable(db)
+        self.history = HistoryTable(db)
 
     def purge(self, cutoffs: Cutoffs) -> int:
         with self._database.write() as tx:
@@ -44,6 +48,10 @@ class Tables:
                 (cutoffs.messages_finished_before,),
             )
             tx.execute("DELETE FROM bounces WHERE at < ?", (cutoffs.messages_finished_before,))
+            tx.execute(
+                "DELETE FROM message_attempts WHERE at < ?", (cutoffs.messages_finished_before,)
+            )
+            tx.execute("DELETE FROM console_sessions WHERE expires_at <= ?", (cutoffs.now,))
             tx.execute("DELETE FROM idempotency WHERE expires_at <= ?", (cutoffs.now,))
             tx.execute("DELETE FROM accept_refusals WHERE at < ?", (cutoffs.now - 86400,))
             tx.execute(

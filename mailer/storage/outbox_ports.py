@@ -158,6 +158,9 @@ class CallLedger(Protocol):
         Check and record are atomic across every worker and host.
         """
 
+    def used(self, mailbox: str, windows: tuple[RateLimit, ...], *, now: float) -> list[int]:
+        """How many calls each window holds now, in the order of ``windows``."""
+
     def pause(self, mailbox: str) -> MailPause | None:
         """The mailbox's throttle pause, hold and streak of answers without a rule."""
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
+from mailer.storage.console_ports import ConsoleSessions, History
 from mailer.storage.outbox_ports import (
     Admissions,
     CallLedger,
@@ -22,6 +23,7 @@ from mailer.storage.records import (
     ConnectLink,
     Grant,
     IdempotencyRecord,
+    KeyInfo,
     Mailbox,
     OAuthState,
     StoredMessage,
@@ -52,6 +54,12 @@ class MailboxStore(Protocol):
     def get(self, name: str) -> Mailbox | None: ...
 
     def all(self) -> list[Mailbox]: ...
+
+    def page(self, *, after: str | None, limit: int) -> list[Mailbox]:
+        """Up to ``limit`` mailboxes by name, after ``after``."""
+
+    def census(self) -> dict[str, int]:
+        """How many mailboxes there are (``all``), and how many need reconnecting."""
 
     def create(
         self,
@@ -170,6 +178,9 @@ class ApiKeyStore(Protocol):
 
     def delete(self, key_id: str, mailbox: str | None = None) -> bool: ...
 
+    def of(self, mailbox: str) -> list[KeyInfo]:
+        """A mailbox's keys, oldest first (never the key)."""
+
 
 class ConnectLinkStore(Protocol):
     """Single-use connect links, by the SHA-256 digest of the link's secret."""
@@ -281,6 +292,12 @@ class Storage(Protocol):
 
     @property
     def locks(self) -> SingleFlight: ...
+
+    @property
+    def console_sessions(self) -> ConsoleSessions: ...
+
+    @property
+    def history(self) -> History: ...
 
     @property
     def engine(self) -> str:

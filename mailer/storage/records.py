@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.utils import parseaddr
@@ -9,6 +10,9 @@ from typing import Any
 
 from mailer.runtime.pacing import RateLimit
 from mailer.zoho.account import Account
+
+# What a mailbox may be named.
+MAILBOX_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
 @dataclass(frozen=True)
@@ -276,6 +280,15 @@ class ConnectLink:
 
 
 @dataclass(frozen=True)
+class KeyInfo:
+    """An issued API key as the admin sees it: never the key."""
+
+    id: str
+    mailbox: str
+    created_at: float
+
+
+@dataclass(frozen=True)
 class WebhookEvent:
     """A webhook event: stored with the change that causes it (no attempt yet), and claimed
     when due for an attempt. ``body`` is its JSON."""
@@ -285,3 +298,5 @@ class WebhookEvent:
     body: str
     created_at: float
     attempts: int = 0
+    # The message the event is about (message.* events), for the message's page.
+    message_id: str | None = None

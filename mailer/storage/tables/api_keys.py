@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mailer.storage.database import Database
+from mailer.storage.records import KeyInfo
 
 
 class ApiKeyTable:
@@ -25,3 +26,11 @@ class ApiKeyTable:
             return self._db.run("DELETE FROM api_keys WHERE id = ?", (key_id,)) > 0
         sql = "DELETE FROM api_keys WHERE id = ? AND mailbox = ?"
         return self._db.run(sql, (key_id, mailbox)) > 0
+
+    def of(self, mailbox: str) -> list[KeyInfo]:
+        with self._db.read() as tx:
+            rows = tx.rows(
+                "SELECT id, created_at FROM api_keys WHERE mailbox = ? ORDER BY created_at, id",
+                (mailbox,),
+            )
+        return [KeyInfo(row["id"], mailbox, row["created_at"]) for row in rows]

@@ -40,6 +40,14 @@ class LedgerTable:
             )
             return 0.0
 
+    def used(self, mailbox: str, windows: tuple[RateLimit, ...], *, now: float) -> list[int]:
+        """How many calls each window holds now, in the order of ``windows``."""
+        if not windows:
+            return []
+        with self._db.read() as tx:
+            recent = _recent(tx, mailbox, windows, now)
+        return [sum(1 for at in recent if at > now - w.window_seconds) for w in windows]
+
     def pause(self, mailbox: str) -> MailPause | None:
         with self._db.read() as tx:
             return _pause(tx, mailbox)

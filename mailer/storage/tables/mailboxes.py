@@ -39,6 +39,23 @@ class MailboxTable:
             rows = tx.rows("SELECT * FROM mailboxes ORDER BY name")
         return [self._mailbox(row) for row in rows]
 
+    def page(self, *, after: str | None, limit: int) -> list[Mailbox]:
+        with self._db.read() as tx:
+            rows = tx.rows(
+                "SELECT * FROM mailboxes WHERE name > ? ORDER BY name LIMIT ?",
+                (after or "", limit),
+            )
+        return [self._mailbox(row) for row in rows]
+
+    def census(self) -> dict[str, int]:
+        with self._db.read() as tx:
+            row = tx.row(
+                "SELECT count(*) AS every, coalesce(sum(CASE WHEN needs_reauth <> 0 THEN 1"
+                " ELSE 0 END), 0) AS reconnect FROM mailboxes"
+            )
+        assert row is not None
+        return {"all": int(row["every"]), "needs_reconnect": int(row["reconnect"])}
+
     def create(
         self,
         name: str,

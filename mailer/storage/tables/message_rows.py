@@ -11,8 +11,8 @@ from mailer.storage.records import Attachment, BounceRecord, NewMessage, StoredM
 
 INSERT = (
     "INSERT INTO messages (id, mailbox, status, payload, calls, next_attempt_at, lease_owner,"
-    " leased_until, created_at, updated_at, seq, digest)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " leased_until, created_at, updated_at, seq, digest, subject, recipients)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -66,8 +66,14 @@ def insert_row(
     return (
         *(stored.id, stored.mailbox, stored.status, json.dumps(stored.payload), stored.calls),
         *(stored.next_attempt_at, lease_owner, stored.leased_until, stored.created_at),
-        *(stored.updated_at, seq, digest),
+        *(stored.updated_at, seq, digest, stored.payload.get("subject"), recipients(stored)),
     )
+
+
+def recipients(stored: StoredMessage) -> str:
+    """What a search by recipient matches: to, cc and bcc as given, lower-cased."""
+    payload = stored.payload
+    return " ".join(str(a) for k in ("to", "cc", "bcc") for a in payload.get(k, ())).lower()
 
 
 def lease(tx: Tx, message_id: str, owner: str, leased_until: float, now: float) -> None:

@@ -11,9 +11,9 @@ _PENDING = "delivered_at IS NULL AND given_up_at IS NULL"
 def insert_event(tx: Tx, event: WebhookEvent) -> None:
     """Store an event inside the transaction of the change that causes it."""
     tx.execute(
-        "INSERT INTO webhook_events (id, type, body, created_at, next_attempt_at)"
-        " VALUES (?, ?, ?, ?, ?)",
-        (event.id, event.type, event.body, event.created_at, event.created_at),
+        "INSERT INTO webhook_events (id, type, body, created_at, next_attempt_at, message_id)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (event.id, event.type, event.body, event.created_at, event.created_at, event.message_id),
     )
 
 
