@@ -43,7 +43,8 @@ def test_db_upgrade_applies_once_and_starts_nothing(
     assert (
         "applied 0001_initial, 0002_oauth_state_outcome, 0003_mailboxes, 0004_cancel_and_list,"
         " 0005_webhooks, 0006_status_listing, 0007_mailbox_names, 0008_holds, 0009_back_pressure,"
-        " 0010_suppressions, 0011_bounces, 0012_console" in first.stdout
+        " 0010_suppressions, 0011_bounces, 0012_console,"
+        " 0013_mailbox_generation" in first.stdout
     )
     again = flask("mailer", "db", "upgrade", cwd=tmp_path, MAILER_DB=db)
     assert again.returncode == 0 and "up to date" in again.stdout

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-from email.utils import getaddresses
+from email.utils import getaddresses, parseaddr
 from typing import Any
 
 from flask import Flask
@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from mailer.sending.request import MAX_RECIPIENTS, parse_addresses
+from mailer.storage.records import bare_addresses
 from tests.conftest import auth_header
 from tests.fake_zoho import ALIAS, DOCUMENTED_SEND_KEYS, PRIMARY, FakeZoho
 
@@ -195,3 +196,16 @@ def test_generated_requests_never_5xx_and_never_reach_zoho_invalid(connected: Co
     one()
     assert sent_requests >= EXAMPLES
     assert len(fake.sent) > EXAMPLES // 10  # plenty of generated requests were valid and went out
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=40),
+        st.emails(),
+        st.builds(lambda n, a: f"{n} <{a}>", st.text(max_size=10), st.emails()),
+    )
+)
+def test_a_recipients_bare_address_is_what_the_standard_library_reads(recipient: str) -> None:
+    """The fast path for a plain address agrees with email.utils.parseaddr on any text."""
+    assert bare_addresses([recipient]) == (parseaddr(recipient)[1].lower(),)

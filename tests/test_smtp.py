@@ -335,3 +335,78 @@ def test_no_key_password_or_body_reaches_a_log_line(
     assert not [line for line in secret_guard.records if BODY_SECRET in line]
     encoded = base64.b64encode(f"\0any-user\0{API_KEY}".encode()).decode()
     assert not [line for line in secret_guard.records if encoded in line]
+
+
+def _replies(sock: Any, count: int) -> list[str]:
+    """The next ``count`` complete replies (a multi-line reply counts once)."""
+    buffer = b""
+    replies: list[str] = []
+    while len(replies) < count:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed after {replies}"
+        buffer += chunk
+        while b"\r\n" in buffer and len(replies) < count:
+            line, buffer = buffer.split(b"\r\n", 1)
+            text = line.decode()
+            if text[3:4] == " ":
+                replies.append(text)
+    assert buffer == b"", buffer
+    return replies
+
+
+def test_pipelining_is_offered_and_a_pipelined_transaction_is_answered_in_order(
+    smtp_gateway: Callable[..., Gateway],
+) -> None:
+    """RFC 2920: MAIL, RCPT, RCPT and DATA in one write, each answered in turn; the message
+    then goes as one written in lock-step would."""
+    import socket
+
+    app, _, fake, port = smtp_gateway()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        assert _replies(sock, 1)[0].startswith("220")
+        sock.sendall(b"EHLO client.example\r\n")
+        sock.settimeout(10)
+        ehlo = b""
+        while not ehlo.endswith(b"250 HELP\r\n"):
+            ehlo += sock.recv(4096)
+        assert b"250-PIPELINING\r\n" in ehlo
+        auth = base64.b64encode(f"\0app\0{API_KEY}".encode()).decode()
+        sock.sendall(f"AUTH PLAIN {auth}\r\n".encode())
+        assert _replies(sock, 1)[0].startswith("235")
+        sock.sendall(
+            f"MAIL FROM:<{PRIMARY}>\r\nRCPT TO:<ann@example.com>\r\n"
+            "RCPT TO:<bob@example.com>\r\nDATA\r\n".encode()
+        )
+        assert [r[:3] for r in _replies(sock, 4)] == ["250", "250", "250", "354"]
+        body = f"From: {PRIMARY}\r\nTo: ann@example.com\r\nSubject: Piped\r\n\r\nhi\r\n.\r\n"
+        sock.sendall(body.encode() + b"QUIT\r\n")
+        done, bye = _replies(sock, 2)
+        assert done.startswith("250 2.0.0 OK: queued as msg_") and bye.startswith("221")
+    app.extensions["mailer"].jobs.deliver()
+    (sent,) = fake.sent
+    assert sent["subject"] == "Piped"
+
+
+def test_commands_sent_with_starttls_in_the_clear_are_dropped(
+    smtp_gateway: Callable[..., Gateway], tmp_path: Path
+) -> None:
+    """A man in the middle who appends a command to STARTTLS must not have it run inside
+    the encrypted session (the STARTTLS injection of CVE-2011-0411, CVE-2024-34083)."""
+    import socket
+
+    cert, key = make_certificate(tmp_path)
+    _, _, _, port = smtp_gateway(smtp_tls_cert=str(cert), smtp_tls_key=str(key))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        assert _replies(raw, 1)[0].startswith("220")
+        raw.sendall(b"EHLO client.example\r\n")
+        ehlo = b""
+        while not ehlo.endswith(b"250 HELP\r\n"):
+            ehlo += raw.recv(4096)
+        raw.sendall(b"STARTTLS\r\nNOOP injected\r\n")
+        assert _replies(raw, 1)[0].startswith("220")
+        context = ssl.create_default_context(cafile=str(cert))
+        with context.wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(b"NOOP mine\r\n")
+            assert len(_replies(tls, 1)) == 1  # one answer: to mine; none to the injected
+            tls.sendall(b"QUIT\r\n")
+            assert _replies(tls, 1)[0].startswith("221")

@@ -59,6 +59,7 @@ def test_a_state_file_written_by_0_1_0_upgrades_with_nothing_lost(tmp_path: Path
         "0010_suppressions",
         "0011_bounces",
         "0012_console",
+        "0013_mailbox_generation",
     ]
     mailbox = storage.mailboxes.get("default")
     assert mailbox is not None
@@ -112,6 +113,7 @@ def test_postgresql_keeps_its_tables_in_schema_mailer(postgres: PostgresServer) 
             "0010_suppressions",
             "0011_bounces",
             "0012_console",
+            "0013_mailbox_generation",
         ]
         storage.oauth_states.add("s", "b", 2.0, 1.0)
     finally:

@@ -15,8 +15,8 @@ import secrets
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, Response, redirect, request, session
-from flask.sessions import SecureCookieSessionInterface
+from flask import Blueprint, Flask, Request, Response, redirect, request, session
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 from werkzeug.wrappers.response import Response as BaseResponse
 
@@ -35,7 +35,13 @@ COOKIE = "mailer_console"
 
 class _ConsoleCookie(SecureCookieSessionInterface):
     """Flask's signed cookie, `Secure` whenever the browser came over https (directly, or
-    through a proxy that says so: a forged header only makes the cookie stricter)."""
+    through a proxy that says so: a forged header only makes the cookie stricter). A request
+    without the cookie (every API call) gets an empty session without building the signer."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
 
     def get_cookie_secure(self, app: Flask) -> bool:
         forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip()

@@ -12,6 +12,7 @@ import logging
 import os
 import random
 import secrets
+from dataclasses import replace
 
 from mailer.runtime import metrics, pacing
 from mailer.runtime.clock import Clock, utc_iso
@@ -47,6 +48,12 @@ from mailer.storage.records import AcceptGate, Hold, Outcome, StoredMessage
 from mailer.transports import Receipt, Transport
 
 log = logging.getLogger(__name__)
+
+
+class StaleMailboxRow(Exception):
+    """Nothing was stored: the mailbox's row changed since the message was checked against it
+    (``SendService.accept`` checks it again)."""
+
 
 # How long messages wait before the gateway looks again whether the mailbox is reconnected.
 HOLD_RECHECK_SECONDS = 30.0
@@ -112,6 +119,7 @@ class Outbox:
         deliver_now: bool = True,
         options: SendOptions | None = None,
         source: str = "http",
+        mailbox_generation: int | None = None,
     ) -> Accepted:
         """Persist ``message`` (with its tags, metadata and source); deliver it now when pacing
         allows (and ``deliver_now``, and it is not scheduled), else leave it queued.
@@ -124,6 +132,7 @@ class Outbox:
         # Leased for an attempt now if the pace allows one (only a look: the permit is taken
         # right before the attempt, so that the store's write is not inside permit and call).
         new = to_new_message(message_id, self._mailbox, message, options, source, calls)
+        new = replace(new, mailbox_generation=mailbox_generation)
         admission = self._admissions.admit(
             new,
             now=now,
@@ -132,6 +141,8 @@ class Outbox:
             lease_owner=self._owner if deliver_now else None,
             leased_until=now + self._policy.lease_seconds,
         )
+        if admission.stale:
+            raise StaleMailboxRow(self._mailbox)
         if admission.stored is None:
             assert admission.refusal is not None
             raise self._refusals.refused(

@@ -14,12 +14,16 @@ from typing import Protocol
 
 from mailer.runtime.clock import Clock
 from mailer.sending.options import SendOptions, parse_send_options
-from mailer.sending.outbox import Outbox
+from mailer.sending.outbox import Outbox, StaleMailboxRow
 from mailer.sending.request import OutgoingMessage, parse_send_request
 from mailer.sending.results import Accepted
 from mailer.transports import Transport
 
 log = logging.getLogger(__name__)
+
+# How often an accept checks a message again when the mailbox changes under it, before it
+# stores it checked against the row it read last.
+STALE_CHECKS = 3
 
 
 class MailboxSending(Protocol):
@@ -47,6 +51,8 @@ class SendRequest:
     mailbox: str
     message: OutgoingMessage = field(repr=False)
     options: SendOptions
+    # The generation of the mailbox's row it was checked against (see Transport.admit).
+    mailbox_generation: int | None = None
 
 
 class SendService:
@@ -71,8 +77,8 @@ class SendService:
         message = parse_send_request(body)
         assert isinstance(body, dict)  # parse_send_request refuses anything else
         options = parse_send_options(body, now=self._clock.now())
-        self._parts(mailbox).transport.admit(message)
-        return SendRequest(mailbox, message, options)
+        generation = self._parts(mailbox).transport.admit(message)
+        return SendRequest(mailbox, message, options, generation)
 
     def accept(
         self,
@@ -85,13 +91,24 @@ class SendService:
         """Store ``request``; with ``deliver_now=False`` only store it, for a running gateway to
         deliver. Raises only when nothing was stored."""
         message_id = f"msg_{uuid.uuid4().hex}"
-        accepted = self._parts(request.mailbox).outbox.accept(
-            request.message,
-            message_id,
-            deliver_now=deliver_now,
-            options=request.options,
-            source=source,
-        )
+        parts = self._parts(request.mailbox)
+        generation = request.mailbox_generation
+        for checks in range(STALE_CHECKS + 1):
+            try:
+                accepted = parts.outbox.accept(
+                    request.message,
+                    message_id,
+                    deliver_now=deliver_now,
+                    options=request.options,
+                    source=source,
+                    mailbox_generation=generation if checks < STALE_CHECKS else None,
+                )
+                break
+            except StaleMailboxRow:
+                # The mailbox changed since the message was checked: check it again against
+                # the row as it is now (which may refuse it: 503, 403).
+                parts.transport.forget_kept()
+                generation = parts.transport.admit(request.message)
         log.debug("mailbox %s accepted %s (%s)", request.mailbox, message_id, accepted.outcome)
         return accepted
 

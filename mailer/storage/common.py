@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mailer.storage.database import Database
+from mailer.storage.group_commit import GroupCommit
 from mailer.storage.retention import Cutoffs
 from mailer.storage.sealing import Sealer
 from mailer.storage.tables.admission import AdmissionTable
@@ -31,7 +32,7 @@ class Tables:
         self.webhooks = WebhookTable(db)
         self.idempotency = IdempotencyTable(db)
         self.messages = MessageTable(db)
-        self.admissions = AdmissionTable(db, self.messages)
+        self.admissions = AdmissionTable(db, GroupCommit(db))
         self.suppressions = SuppressionTable(db)
         self.bounces = BounceTable(db)
         self.ledger = LedgerTable(db)

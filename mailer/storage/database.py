@@ -37,8 +37,11 @@ class Database(Protocol):
     def read(self) -> AbstractContextManager[Tx]:
         """Reads that see committed data; no transaction held."""
 
-    def write(self, *, serialize: str | None = None) -> AbstractContextManager[Tx]:
-        """One transaction; with ``serialize``, writers naming the same key take turns."""
+    def write(
+        self, *, serialize: str | tuple[str, ...] | None = None
+    ) -> AbstractContextManager[Tx]:
+        """One transaction; with ``serialize`` (a key, or keys taken in the order given),
+        writers naming the same key take turns."""
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> int:
         """One statement, atomic and committed on its own (no BEGIN and COMMIT around it:

@@ -72,13 +72,20 @@ class FileLocks:
 
     def _acquire(self, fd: int, name: str) -> None:
         deadline = time.monotonic() + self._threads.timeout_seconds
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise LockTimeout(
-                        f"another worker has held {name} for too long; try again"
-                    ) from None
-                time.sleep(POLL_SECONDS)
+        if not flock_before(fd, deadline, longest_pause=POLL_SECONDS):
+            raise LockTimeout(f"another worker has held {name} for too long; try again")
+
+
+def flock_before(fd: int, deadline: float, *, longest_pause: float) -> bool:
+    """Take the file's exclusive lock before ``deadline`` (monotonic); False if another
+    process holds it until then. Polled: from 0.1 ms, doubling up to ``longest_pause``."""
+    pause = min(0.0001, longest_pause)
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(pause)
+            pause = min(pause * 2, longest_pause)

@@ -176,13 +176,13 @@ class PostgresDatabase:
             yield PostgresTx(checkout)
 
     @contextmanager
-    def write(self, *, serialize: str | None = None) -> Iterator[PostgresTx]:
+    def write(self, *, serialize: str | tuple[str, ...] | None = None) -> Iterator[PostgresTx]:
         with self._checkouts() as checkout:
             tx = PostgresTx(checkout)
             tx.execute("BEGIN")
             try:
-                if serialize is not None:
-                    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (serialize,))
+                for key in (serialize,) if isinstance(serialize, str) else serialize or ():
+                    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (key,))
                 yield tx
             except BaseException:
                 with suppress(psycopg.Error):

@@ -39,6 +39,8 @@ class Mailbox:
     created_at: float | None = None
     # The scopes its consent granted, space-separated; None until a token reply said them.
     scopes: str | None = None
+    # A new number on every change of the row (migration 0013).
+    generation: int = 0
 
     @property
     def status(self) -> str:
@@ -145,7 +147,17 @@ class StoredMessage:
 
 def bare_addresses(recipients: Iterable[object]) -> tuple[str, ...]:
     """Each recipient (``Name <a@b>`` or ``a@b``) as its bare address in lower case, once each."""
-    return tuple(dict.fromkeys(parseaddr(str(r))[1].lower() for r in recipients))
+    return tuple(dict.fromkeys(_bare(str(r)) for r in recipients))
+
+
+# An address with nothing around it to parse (most recipients): itself.
+_PLAIN_ADDRESS = re.compile(r"[^\s<>\"(),:;\\\[\]@]+@[^\s<>\"(),:;\\\[\]@]+")
+
+
+def _bare(recipient: str) -> str:
+    if _PLAIN_ADDRESS.fullmatch(recipient):
+        return recipient.lower()
+    return parseaddr(recipient)[1].lower()
 
 
 @dataclass(frozen=True)
@@ -198,6 +210,9 @@ class NewMessage:
     digest: str | None = None
     # Every recipient's bare address, for the suppression list.
     recipients: tuple[str, ...] = ()
+    # The generation of the mailbox's row the message was checked against (None: not checked
+    # against a kept row); stored only while the row is still that generation.
+    mailbox_generation: int | None = None
 
 
 @dataclass(frozen=True)
@@ -220,6 +235,8 @@ class Admission:
     # Refused: why ("rate_limited", "queue_full", "repeated_message") and for how long.
     refusal: str | None = None
     retry_after_seconds: float = 0.0
+    # Not stored: the mailbox's row changed since the message was checked against it.
+    stale: bool = False
 
 
 @dataclass(frozen=True)

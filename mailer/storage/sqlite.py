@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -14,7 +16,7 @@ from typing import Any
 from mailer.runtime.errors import StateBusy, StateUnavailable
 from mailer.storage.common import Tables
 from mailer.storage.database import Row
-from mailer.storage.locks import FileLocks
+from mailer.storage.locks import FileLocks, flock_before
 from mailer.storage.migrate import apply_migrations
 from mailer.storage.sealing import Sealer
 
@@ -63,6 +65,10 @@ class SqliteDatabase:
         # Writers of one process queue here rather than in SQLite's busy handler, which polls
         # with sleeps of up to 100 ms: a thread waiting on this lock wakes the moment it frees.
         self._writer = threading.Lock()
+        # Writers of every process take turns on a lock file beside the state (polled every
+        # fraction of a millisecond), for the same reason: SQLite's sleeps would stall a
+        # process's whole group commit behind another's.
+        self._turns: tuple[int, int] | None = None  # (pid, fd)
 
     def create_file(self) -> None:
         """Create the file ourselves, so that it is 0600 from its first byte (SQLite gives the
@@ -126,11 +132,19 @@ class SqliteDatabase:
 
     @contextmanager
     def _writer_turn(self) -> Iterator[None]:
-        """This process's turn to write; SQLite's lock held too long elsewhere is StateBusy."""
+        """This thread's turn to write, in this process and then among processes; a turn
+        that does not come within the busy timeout is StateBusy."""
         if not self._writer.acquire(timeout=self._busy_timeout_seconds):
             raise _busy()
         try:
-            yield
+            fd = self._turns_fd()
+            if not flock_before(fd, time.monotonic() + self._busy_timeout_seconds,
+                                longest_pause=0.001):  # fmt: skip
+                raise _busy()
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
@@ -138,8 +152,15 @@ class SqliteDatabase:
         finally:
             self._writer.release()
 
+    def _turns_fd(self) -> int:
+        """This process's descriptor of the lock file (a forked process opens its own)."""
+        if self._turns is None or self._turns[0] != os.getpid():
+            fd = os.open(f"{self.path}.turns", os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+            self._turns = (os.getpid(), fd)
+        return self._turns[1]
+
     @contextmanager
-    def write(self, *, serialize: str | None = None) -> Iterator[SqliteTx]:
+    def write(self, *, serialize: str | tuple[str, ...] | None = None) -> Iterator[SqliteTx]:
         """A write transaction that takes SQLite's write lock up front: writers take turns."""
         db = self.connection()
         with self._writer_turn():

@@ -41,9 +41,13 @@ class Transport(Protocol):
     def hold_reason(self) -> NotReady | None:
         """Why no message can go out until an admin acts (not connected, re-authorise)."""
 
-    def admit(self, message: OutgoingMessage) -> None:
+    def admit(self, message: OutgoingMessage) -> int | None:
         """Refuse a message before it is accepted: the hold reason (503), or a sender the
-        mailbox is known not to allow (403)."""
+        mailbox is known not to allow (403). Returns the generation of the mailbox's row it
+        was checked against (None: no row), which the store compares when it stores it."""
+
+    def forget_kept(self) -> None:
+        """Check the next message against the mailbox's row as stored now (it changed)."""
 
     def check_sender(self, sender: str | None, *, look_up: bool = False) -> None:
         """``admit`` for the sender alone (an SMTP MAIL FROM), before the message is known;

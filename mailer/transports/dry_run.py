@@ -88,8 +88,12 @@ class DryRunTransport:
     def hold_reason(self) -> NotReady | None:
         return None
 
-    def admit(self, message: OutgoingMessage) -> None:
+    def admit(self, message: OutgoingMessage) -> int | None:
         """The dry run takes every message, from any sender."""
+        return None
+
+    def forget_kept(self) -> None:
+        """The dry run keeps no row."""
 
     def check_sender(self, sender: str | None, *, look_up: bool = False) -> None:
         """The dry run takes any sender."""

@@ -148,6 +148,8 @@ class ZohoTransport:
     ) -> None:
         self._mailbox = mailbox
         self._mailboxes = mailboxes
+        # The mailbox's row as the last accept found it usable (see admit).
+        self._kept: Mailbox | None = None
         self._tokens = tokens
         self._mail = mail
         self._locks = locks
@@ -244,12 +246,33 @@ class ZohoTransport:
             return exc
         return None
 
-    def admit(self, message: OutgoingMessage) -> None:
-        """503 while no message can go out; with the mailbox known, 403 for a sender it refuses."""
-        self.check_sender(message.sender)
+    def admit(self, message: OutgoingMessage) -> int | None:
+        """503 while no message can go out; with the mailbox known, 403 for a sender it refuses.
+
+        Checked against the row this worker keeps from its last accept, when it has one that
+        takes the message: the store refuses the message if the row changed since (its
+        generation), and the caller checks it again against the row as it is then. A kept
+        row that refuses is never trusted: the stored row decides."""
+        kept = self._kept
+        if kept is not None:
+            try:
+                self._check(kept, message.sender, look_up=False)
+                return kept.generation
+            except GatewayError:
+                pass
+        fresh = self._connection()  # raises the hold reason
+        self._check(fresh, message.sender, look_up=False)
+        self._kept = fresh
+        return fresh.generation
+
+    def forget_kept(self) -> None:
+        self._kept = None
 
     def check_sender(self, sender: str | None, *, look_up: bool = False) -> None:
-        account = self._connection().account  # raises the hold reason
+        self._check(self._connection(), sender, look_up=look_up)  # raises the hold reason
+
+    def _check(self, mailbox: Mailbox, sender: str | None, *, look_up: bool) -> None:
+        account = mailbox.account
         try:
             if account is None and look_up:
                 account = self.account()

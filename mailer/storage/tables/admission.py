@@ -8,9 +8,10 @@ with the back-pressure folded in as scalar subqueries that each touch a few inde
 - the queue cap: one row, kept by triggers on every change of a message's status;
 - the repeat guard: the newest few messages with the same digest.
 
-The number is unique per mailbox: two accepts racing for the same place cannot both take it.
-On SQLite the read and the insert share one write transaction (writers take turns); on
-PostgreSQL they run on their own and the loser of a race reads again.
+The read and the insert run in one transaction of the process's group commit
+(``group_commit.py``), which holds the mailbox's turn to accept (SQLite's write lock; on
+PostgreSQL an advisory lock per mailbox, across hosts): the read stays true until the commit,
+and the number is unique per mailbox (its index would refuse a second one anyway).
 """
 
 from __future__ import annotations
@@ -19,23 +20,20 @@ from collections.abc import Sequence
 from typing import Any
 
 from mailer.runtime import pacing
-from mailer.runtime.errors import StateBusy
 from mailer.runtime.pacing import RateLimit
-from mailer.storage.database import Database, Row
+from mailer.storage.database import Database, Row, Tx
+from mailer.storage.group_commit import GroupCommit
 from mailer.storage.records import AcceptGate, Admission, NewMessage
 from mailer.storage.tables.message_rows import insert_message, new_message
-from mailer.storage.tables.messages import MessageTable
 
-# How often an accept that lost a race for its mailbox's next number reads again.
-MAX_RACES = 20
 # How long a full queue asks a client to wait (a message leaves it at the pace).
 QUEUE_FULL_RETRY_SECONDS = 60.0
 
 
 class AdmissionTable:
-    def __init__(self, db: Database, messages: MessageTable) -> None:
+    def __init__(self, db: Database, group: GroupCommit) -> None:
         self._db = db
-        self._messages = messages
+        self._group = group
 
     def admit(
         self,
@@ -48,28 +46,24 @@ class AdmissionTable:
         leased_until: float,
     ) -> Admission:
         """Store the message unless the gate refuses it; leased to ``lease_owner`` for an
-        attempt now when the pace and the pause allow one."""
+        attempt now when the pace and the pause allow one. Answers after the commit."""
         sql, params = _read(new, windows, gate, now)
-        for _ in range(MAX_RACES):
-            with self._db.write() if self._db.writers_take_turns else self._db.read() as tx:
-                found = tx.rows(sql, params)
-                refused, paced = _decide(found, new.calls, windows, gate, now, new.send_at)
-                if paced is None:
-                    return refused
-                seq = (found[0]["last_seq"] or 0) + 1
-                owner = lease_owner if paced else None
-                stored = new_message(new, now=now, leased_until=leased_until if owner else None)
-                if self._db.writers_take_turns:  # the read stays true until this commits
-                    insert_message(tx, stored, owner, tags=new.tags, seq=seq, digest=new.digest)
-                    return Admission(stored, inline=owner is not None)
-            try:
-                self._messages.insert(stored, owner, tags=new.tags, seq=seq, digest=new.digest)
-            except Exception as exc:
-                if not self._db.is_duplicate(exc):
-                    raise
-                continue  # another accept took that number first: read again
+
+        def decide_and_store(tx: Tx) -> Admission:
+            found = tx.rows(sql, params)
+            checked = new.mailbox_generation
+            if checked is not None and found[0]["generation"] != checked:
+                return Admission(None, stale=True)
+            refused, paced = _decide(found, new.calls, windows, gate, now, new.send_at)
+            if paced is None:
+                return refused
+            owner = lease_owner if paced else None
+            stored = new_message(new, now=now, leased_until=leased_until if owner else None)
+            seq = (found[0]["last_seq"] or 0) + 1  # the mailbox's accepts take turns: no race
+            insert_message(tx, stored, owner, tags=new.tags, seq=seq, digest=new.digest)
             return Admission(stored, inline=owner is not None)
-        raise StateBusy(f"mailbox {new.mailbox} is accepting too much at once; try again")
+
+        return self._group.run(decide_and_store, serialize=f"accept:{new.mailbox}")
 
     def refusals(self, mailbox: str, *, since: float) -> dict[str, int]:
         """How many sends the mailbox refused since ``since``, by reason."""
@@ -104,6 +98,9 @@ def _read(
         " AS suppressed",
     ]
     params: list[Any] = [mailbox, mailbox, *new.recipients]
+    if new.mailbox_generation is not None:
+        columns.append("(SELECT generation FROM mailboxes WHERE name = ?) AS generation")
+        params.append(mailbox)
     for i, limit in enumerate(gate.limits):
         columns.append(
             f"(SELECT created_at FROM messages WHERE mailbox = ? AND seq = "

@@ -283,7 +283,7 @@ class MailboxTable:
 _PLAIN = (
     "name", "seed_fingerprint", "accounts_url", "mail_api_url", "account_id", "primary_address",
     "access_expires_at", "next_renewal_at", "renewal_failures", "last_renewal_at",
-    "last_renewal_outcome", "from_address", "created_at", "scopes",
+    "last_renewal_outcome", "from_address", "created_at", "scopes", "generation",
 )  # fmt: skip
 
 
