@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint chromium bench screenshots clean
+.PHONY: run test test-fast lint chromium bench profile screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ test: lint chromium
 bench: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench
+
+# Where an accept's CPU goes: py-spy on each worker under wrk (bench/profile.py).
+profile: $(STAMP)
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python -m bench.profile
 
 # The console's screenshots in docs/console/, taken by the test that takes them in CI.
 screenshots: $(STAMP) chromium

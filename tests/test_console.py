@@ -364,6 +364,14 @@ def test_every_page_is_accessible_local_only_and_fits_a_phone(
     page.goto(f"{console.base}/mailboxes/billing")
     page.get_by_role("button", name="Create key").click()
     assert serious(page) == []
+    page.goto(f"{console.base}/mailboxes/nobody")  # the error page
+    assert serious(page) == []
+    link = console.client.post("/api/email/mailboxes/shop/connect-link", headers=admin_header())
+    path = "/api/email/connect/" + link.json["connect_url"].rsplit("/", 1)[1]
+    console.client.get(path)  # opened once (its consent begins at Zoho)
+    page.goto(f"{console.base}{path}?hop=1")  # the used link's page (already on its host)
+    expect(page.get_by_role("heading", name="This connect link was used")).to_be_visible()
+    assert serious(page) == []
     phone.close()
     assert console.requested and all(u.startswith(console.base) for u in console.requested), {
         u for u in console.requested if not u.startswith(console.base)
