@@ -180,7 +180,9 @@ class FakeZoho:
         self.all_tokens: list[str] = []  # every token ever issued, for secret checks
         self._ids = itertools.count(1781769938654155100)
         self.app = self._build()
-        # HTTP/1.1 with keep-alive, as Zoho's servers answer; werkzeug's default is HTTP/1.0.
+        # HTTP/1.1, as Zoho's servers answer (werkzeug's default is HTTP/1.0). Not keep-alive:
+        # werkzeug answers every request with `Connection: close` and reads the socket dry
+        # after each response, so each call to this fake pays a new connection.
         self._server = make_server(
             "127.0.0.1", 0, self.app, threaded=True, request_handler=KeepAliveHandler
         )
