@@ -517,3 +517,18 @@ def test_a_session_made_on_one_host_works_on_every_worker_of_both_and_ends_every
             after = requests.get(f"{host.url}/mailboxes/default", timeout=10,
                                  cookies={"mailer_console": cookie}, allow_redirects=False)  # fmt: skip
             assert after.status_code == 303, host.url
+
+
+def test_behind_a_proxy_that_rewrites_host_the_forwarded_host_is_this_site(
+    console: Console,
+) -> None:
+    client = console.app.test_client()
+    form = client.get("/signin").get_data(as_text=True)
+    proxied = {"X-Forwarded-Host": "mail.example.com"}
+    data = {"password": ADMIN_KEY, "csrf_token": _csrf(form)}
+    evil = client.post("/signin", data=data, headers={**proxied, "Origin": "https://evil.example"})
+    assert evil.status_code == 403 and evil.json["error"]["code"] == "cross_site_request"
+    ours = client.post(
+        "/signin", data=data, headers={**proxied, "Origin": "https://mail.example.com"}
+    )
+    assert ours.status_code == 303

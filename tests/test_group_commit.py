@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import requests
 
+from mailer.runtime.errors import StateUnavailable
 from mailer.storage.database import Tx
 from mailer.storage.group_commit import GroupCommit
 from mailer.storage.ports import Storage
@@ -99,6 +100,44 @@ def test_a_write_that_fails_fails_alone(state: Storage) -> None:
             bad.result()
         assert [f.result() for f in good + more] == ["g0", "g1", "g2", "h0", "h1", "h2"]
     assert stored_keys(state) == {"g0", "g1", "g2", "h0", "h1", "h2"}
+
+
+def test_a_store_that_fails_answers_every_write_of_the_batch_at_once(state: Storage) -> None:
+    """The store itself failing (here: a write that meets it) is no one write's fault: the
+    batch's writes all get that answer, none is retried alone, nothing is stored."""
+    group = GroupCommit(state.database)  # type: ignore[attr-defined]
+    release = threading.Event()
+    calls: list[str] = []
+
+    def hold(tx: Tx) -> str:
+        release.wait(10)
+        return "held"
+
+    def counted(key: str) -> Callable[[Tx], str]:
+        def work(tx: Tx) -> str:
+            calls.append(key)
+            return insert(key)(tx)
+
+        return work
+
+    def outage(tx: Tx) -> str:
+        raise StateUnavailable("the state store cannot be reached")
+
+    with ThreadPoolExecutor(4) as pool:
+        holder = pool.submit(group.run, hold)
+        time.sleep(0.05)
+        batch = []
+        for n, work in enumerate((counted("a"), outage, counted("b")), start=1):
+            batch.append(pool.submit(group.run, work))
+            while len(group._pending) < n:  # queued in this order
+                time.sleep(0.001)
+        release.set()
+        assert holder.result() == "held"
+        for future in batch:
+            with pytest.raises(StateUnavailable):
+                future.result()
+    assert calls == ["a"]  # b came after the outage in the one try; nothing ran again
+    assert stored_keys(state) == set()
 
 
 def test_two_processes_accepts_for_one_mailbox_take_turns_each_number_once(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -25,6 +26,8 @@ from mailer.api.incoming import gateway, is_admin
 from mailer.mailboxes.api_keys import key_matches
 from mailer.runtime.digests import digest
 from mailer.runtime.errors import Forbidden
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("signin", __name__)
 csrf = CSRFProtect()
@@ -100,10 +103,13 @@ def check_form() -> None:
 
 
 def _same_origin() -> None:
+    """The browser's own word on where the form came from. A proxy that rewrites the Host
+    header says the public one in X-Forwarded-Host (a cross-site form cannot set it)."""
     if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
         raise Forbidden("a form from another site is refused", code="cross_site_request")
     origin = request.headers.get("Origin")
-    if origin is not None and urlsplit(origin).netloc != request.host:
+    forwarded = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
+    if origin is not None and urlsplit(origin).netloc not in (request.host, forwarded):
         raise Forbidden("a form from another site is refused", code="cross_site_request")
 
 
@@ -118,6 +124,7 @@ def signin() -> BaseResponse:
     admin_key = gateway().settings.admin_key
     given = request.form.get("password", "")
     if admin_key is None or not key_matches(given, (admin_key,)):
+        log.warning("console: a sign-in with a wrong key from %s", request.remote_addr)
         return pages.signin(
             error="That is not the admin key.", enabled=admin_key is not None, status=401
         )
@@ -126,6 +133,7 @@ def signin() -> BaseResponse:
     gateway().storage.console_sessions.open(
         digest(sid), now=now, expires_at=now + SESSION_HOURS * 3600
     )
+    log.info("console: signed in from %s", request.remote_addr)
     session.clear()  # a new session: no token or id from before sign-in carries over
     session["sid"] = sid
     session.permanent = True

@@ -9,7 +9,8 @@ before it is committed; a kill at any point leaves either a whole batch or none 
 
 A batch takes its writers' locks (``serialize`` keys) in one order before its first write, so
 two batches never deadlock. When a write raises, the batch is rolled back and each of its
-writes runs again alone, so one bad write fails only its own request.
+writes runs again alone, so one bad write fails only its own request; when the store itself
+fails (unreachable, busy), every write of the batch gets that answer at once.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from mailer.runtime.errors import StateBusy
+from mailer.runtime.errors import StateBusy, StateUnavailable
 from mailer.storage.database import Database, Tx
 
 log = logging.getLogger(__name__)
@@ -122,8 +123,9 @@ class GroupCommit:
                 for write in batch:
                     results.append(write.work(tx))
         except BaseException as exc:
-            if len(batch) == 1:
-                batch[0].error = exc
+            if len(batch) == 1 or isinstance(exc, StateBusy | StateUnavailable):
+                for write in batch:  # alone, or the store itself failed: each gets its answer
+                    write.error = exc
                 return
             for write in batch:  # each again on its own: only the bad one fails
                 self._commit([write])
