@@ -12,7 +12,7 @@ from mailer.config.data_centres import mail_host_for, normalise_server
 from mailer.config.settings import Settings
 from mailer.runtime.clock import Clock
 from mailer.storage.ports import Storage
-from mailer.transports.zoho import mail_api_source
+from mailer.transports.zoho_readiness import mail_api_source
 
 log = logging.getLogger(__name__)
 

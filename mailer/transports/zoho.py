@@ -6,8 +6,8 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from mailer.mailboxes.tokens import CONNECT_HINT, REAUTH_HINT, TokenService, require_usable
-from mailer.runtime.clock import Clock, utc_iso
+from mailer.mailboxes.tokens import TokenService, require_usable
+from mailer.runtime.clock import Clock
 from mailer.runtime.errors import (
     AccountNotFound,
     GatewayError,
@@ -24,6 +24,7 @@ from mailer.sending.request import OutgoingMessage
 from mailer.storage.ports import MailboxStore, SingleFlight
 from mailer.storage.records import Attachment, Mailbox
 from mailer.transports import Readiness, Receipt
+from mailer.transports.zoho_readiness import readiness_of
 from mailer.zoho.account import Account, choose_account
 from mailer.zoho.mail import (
     MailAccountBlocked,
@@ -118,16 +119,6 @@ def as_gateway_error(exc: MailError) -> GatewayError:
             caller_can_fix=caller_can_fix,
         )
     return UpstreamError(f"Zoho Mail failed: {exc.reason}")
-
-
-def mail_api_source(in_force: str, configured: str) -> str:
-    """Why the Zoho Mail host in force is the one it is."""
-    if in_force == configured:
-        return "ZOHO_API_DOMAIN"
-    return (
-        f"the stored connection (its data centre); ZOHO_API_DOMAIN ({configured}) applies "
-        "when ZOHO_REFRESH_TOKEN changes"
-    )
 
 
 class ZohoTransport:
@@ -289,44 +280,8 @@ class ZohoTransport:
         return 1 + int(inline) + int(regular)
 
     def readiness(self) -> Readiness:
-        connection = self._mailboxes.get(self._mailbox)
-        now = self._clock.now()
-        details: dict[str, Any] = {"transport": "zoho", "dry_run": False}
-        if connection is None or connection.refresh_token is None:
-            return Readiness(False, f"no Zoho mailbox is connected yet: {CONNECT_HINT}", details)
-        details.update(
-            {
-                "mailbox": connection.primary_address,
-                "account_id": connection.account_id,
-                "send_as": list(connection.send_as),
-                "accounts_server": connection.accounts_url,
-                "mail_api": connection.mail_api_url,
-                "mail_api_source": mail_api_source(connection.mail_api_url, self._api_domain),
-                "token_expires_at": utc_iso(connection.access_expires_at),
-                "next_renewal_at": utc_iso(connection.next_renewal_at),
-                "last_renewal": {
-                    "outcome": connection.last_renewal_outcome,
-                    "at": utc_iso(connection.last_renewal_at),
-                },
-            }
-        )
-        if connection.needs_reauth:
-            return Readiness(
-                False,
-                f"Zoho no longer accepts the stored refresh token "
-                f"({connection.last_renewal_outcome}): {REAUTH_HINT}",
-                details,
-            )
-        if connection.seconds_left(now) > 0:
-            return Readiness(True, "connected; a valid access token is held", details)
-        if connection.renewal_failures == 0 or connection.renewal_due(now):
-            return Readiness(True, "connected; a token will be renewed on the next send", details)
-        return Readiness(
-            False,
-            f"Zoho's token endpoint is failing ({connection.last_renewal_outcome}); "
-            f"next try at {utc_iso(connection.next_renewal_at)}",
-            details,
-        )
+        stored = self._mailboxes.get(self._mailbox)
+        return readiness_of(stored, now=self._clock.now(), api_domain=self._api_domain)
 
     def _connection(self) -> Mailbox:
         return require_usable(self._mailboxes.get(self._mailbox), self._mailbox)
