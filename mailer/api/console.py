@@ -14,8 +14,9 @@ from mailer.api.incoming import gateway
 from mailer.api.signin import may_read
 from mailer.mailboxes.directory import MailboxDirectory
 from mailer.mailboxes.view import mailbox_view, suppression_view
-from mailer.runtime.errors import InvalidRequest, NotFound
+from mailer.runtime.errors import InvalidRequest
 from mailer.sending import search as message_search
+from mailer.sending.queue import message_not_found
 from mailer.sending.view import message_view
 from mailer.storage.console_ports import HourCount, MessageQuery
 
@@ -60,13 +61,14 @@ def overview() -> BaseResponse:
         return pages.home_public()
     gw = gateway()
     now = gw.clock.now()
-    listing = directory().page(after=request.args.get("after") or None)
+    mailboxes = directory()
+    listing = mailboxes.page(after=request.args.get("after") or None)
     history = gw.storage.history
     everything = history.hours(None, since=now - WEEK)
     recent = history.search(MessageQuery(limit=RECENT)).messages
     return pages.render(
         "overview.html",
-        census=directory().census(),
+        census=mailboxes.census(),
         mailboxes=[mailbox_view(v) for v in listing.views],
         next_after=listing.next_after,
         messages=[message_view(m) for m in recent],
@@ -83,11 +85,12 @@ def mailbox(name: str) -> Response:
     now = gw.clock.now()
     view = gw.admin.get(name)
     hours = gw.storage.history.hours(name, since=now - WEEK)
-    uses = directory().pace(name)
+    mailboxes = directory()
+    uses = mailboxes.pace(name)
     return pages.render(
         "mailbox.html",
         m=mailbox_view(view),
-        keys=directory().keys(name),
+        keys=mailboxes.keys(name),
         env_keys=name == gw.settings.mailbox and bool(gw.settings.api_keys),
         suppressions=[suppression_view(s) for s in gw.admin.suppressions(name)],
         messages=[message_view(m) for m in gw.queue.page(name, limit=RECENT).messages],
@@ -116,7 +119,6 @@ def messages() -> Response:
         form=form,
         error=None,
         found=[message_view(m) for m in found.messages],
-        scanned=found.scanned,
         more={**form, "before": more} if more else None,
     )
 
@@ -126,10 +128,7 @@ def message(message_id: str) -> Response:
     gw = gateway()
     stored = gw.storage.messages.get(message_id)
     if stored is None:
-        raise NotFound(
-            f"no message {message_id[:80]!r} (unknown, or purged after retention)",
-            code="message_not_found",
-        )
+        raise message_not_found(message_id)
     return pages.render(
         "message.html",
         msg=message_view(stored),

@@ -14,7 +14,8 @@ from mailer.api.signin import check_form, signed_in
 from mailer.mailboxes.connect_links import ConnectLinkIssued
 from mailer.mailboxes.view import connect_link_view
 from mailer.runtime.clock import utc_iso
-from mailer.runtime.errors import Forbidden, GatewayError, InvalidRequest
+from mailer.runtime.errors import Forbidden, InvalidRequest
+from mailer.sending.queue import message_not_found
 
 bp = Blueprint("console_actions", __name__)
 
@@ -144,7 +145,5 @@ def retry(message_id: str) -> BaseResponse:
 def _mailbox_of(message_id: str) -> str:
     stored = gateway().storage.messages.get(message_id)
     if stored is None:
-        raise GatewayError(f"no message {message_id[:80]!r}", code="message_not_found").with_status(
-            404
-        )
+        raise message_not_found(message_id)
     return stored.mailbox

@@ -16,7 +16,7 @@ import secrets
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, Request, Response, redirect, request, session
+from flask import Blueprint, Flask, Request, Response, g, redirect, request, session
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 from werkzeug.wrappers.response import Response as BaseResponse
@@ -77,11 +77,16 @@ def gateway_admin_key(app: Flask) -> str | None:
 
 
 def signed_in() -> bool:
-    """Whether the browser holds a live session (a form's POST needs one)."""
-    sid = session.get("sid")
-    if not isinstance(sid, str) or gateway().settings.admin_key is None:
-        return False
-    return gateway().storage.console_sessions.valid(digest(sid), now=gateway().clock.now())
+    """Whether the browser holds a live session (a form's POST needs one); looked up once a
+    request (the page's check and its template both ask)."""
+    if "signed_in" not in g:
+        sid = session.get("sid")
+        g.signed_in = (
+            isinstance(sid, str)
+            and gateway().settings.admin_key is not None
+            and gateway().storage.console_sessions.valid(digest(sid), now=gateway().clock.now())
+        )
+    return bool(g.signed_in)
 
 
 def may_read() -> bool:

@@ -19,7 +19,8 @@ from mailer.api.incoming import (
 )
 from mailer.mailboxes.admin import check_name
 from mailer.mailboxes.consent_state import AlreadyConnected
-from mailer.runtime.errors import GatewayError, NotFound, StateBusy, StateUnavailable
+from mailer.runtime.errors import GatewayError, StateBusy, StateUnavailable
+from mailer.sending.queue import message_not_found
 from mailer.sending.view import message_view, page_view, status_view
 
 log = logging.getLogger(__name__)
@@ -135,10 +136,7 @@ def message(message_id: str) -> Response:
     mailbox = require_api_key()
     stored = gateway().parts(mailbox).outbox.get(message_id)
     if stored is None:
-        raise NotFound(
-            f"no message {message_id[:80]!r} (unknown, or purged after retention)",
-            code="message_not_found",
-        )
+        raise message_not_found(message_id)
     return jsonify(message_view(stored))
 
 

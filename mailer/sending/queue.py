@@ -49,7 +49,7 @@ def position(cursor: str) -> tuple[float, str]:
     return float(created_at), message_id
 
 
-def _not_found(message_id: str) -> NotFound:
+def message_not_found(message_id: str) -> NotFound:
     return NotFound(
         f"no message {message_id[:80]!r} (unknown, or purged after retention)",
         code="message_not_found",
@@ -132,7 +132,7 @@ def _require(
 ) -> StoredMessage:
     """The message an operation changed to ``status``; 404 or 409 when it did not."""
     if stored is None:
-        raise _not_found(message_id)
+        raise message_not_found(message_id)
     if stored.status != status:
         raise Conflict(
             f"message {message_id} is {stored.status}: only {only}",

@@ -65,11 +65,10 @@ class MessageQuery:
 @dataclass(frozen=True)
 class Found:
     """A page of matches, newest first; ``more_before`` is where the search goes on (None:
-    nothing older matches); ``scanned`` is how many messages a part-match read."""
+    nothing older matches)."""
 
     messages: list[StoredMessage]
     more_before: tuple[float, str] | None
-    scanned: int
 
 
 class ConsoleSessions(Protocol):

@@ -64,19 +64,10 @@ class HistoryTable:
             elif parts and len(candidates) == SCAN_LIMIT:
                 more = (candidates[-1]["created_at"], candidates[-1]["id"])
             ids = [c["id"] for c in shown]
-            rows = {
-                r["id"]: r
-                for r in (
-                    tx.rows(
-                        f"SELECT * FROM messages WHERE id IN ({', '.join('?' for _ in ids)})",
-                        tuple(ids),
-                    )
-                    if ids
-                    else []
-                )
-            }
-        messages = [stored_message(rows[i], []) for i in ids if i in rows]
-        return Found(messages, more, len(candidates) if parts else len(messages))
+            marks = ", ".join("?" for _ in ids)
+            rows = tx.rows(f"SELECT * FROM messages WHERE id IN ({marks})", ids) if ids else []
+        by_id = {row["id"]: row for row in rows}
+        return Found([stored_message(by_id[i], []) for i in ids if i in by_id], more)
 
 
 def _status_scanned(query: MessageQuery) -> bool:
