@@ -71,6 +71,36 @@ def wrk(
     return figures
 
 
+# gunicorn's workers race to accept wrk's connections, opened at once, and one worker often wins
+# them all: such a run measures one process of the two, at about a third of the rate of a run
+# where both work. It is run again, up to BALANCE_TRIES times in all.
+BALANCE_TRIES = 6
+BALANCED_SHARE = 0.3  # the least share of the workers' CPU time each worker must have used
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def balanced_wrk(
+    master_pid: int, url: str, body: dict[str, Any], auth: str, *, connections: int, seconds: int
+) -> dict[str, float]:
+    """``wrk`` against the gunicorn whose master is ``master_pid``, until its workers shared
+    the load (``tries``: the runs it took; the last one's figures)."""
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    workers = [int(pid) for pid in children]
+    tries = 0
+    while True:
+        tries += 1
+        before = [_cpu_seconds(pid) for pid in workers]
+        figures = wrk(url, body, auth, connections=connections, seconds=seconds)
+        used = [_cpu_seconds(pid) - b for pid, b in zip(workers, before, strict=True)]
+        if min(used) >= BALANCED_SHARE * sum(used) or tries == BALANCE_TRIES:
+            return {**figures, "tries": float(tries)}
+
+
 def access_token(fake: FakeZoho) -> str:
     reply = requests.post(
         f"{fake.url}/oauth/v2/token",
@@ -229,10 +259,14 @@ def engines(work: Path, runs: int, seconds: int) -> dict[str, dict[str, float]]:
             held = gateway(fake, work, f"accept-{engine}", ZOHO_RATE_LIMITS="1/hour", **db)
             db = {} if engine == "sqlite" else {"MAILER_DB": postgres.new_database()}
             instant = gateway(fake, work, f"latency-{engine}", ZOHO_RATE_LIMITS="off", **db)
-            found: dict[str, list[float]] = {"ratio": [], "accept": [], "bare": [], "added": []}
+            found: dict[str, list[float]] = {
+                "ratio": [], "accept": [], "bare": [], "added": [], "tries": []
+            }  # fmt: skip
+            assert held.process is not None
             for _ in range(runs):
-                base = wrk(BARE_URL, SEND, "", connections=16, seconds=seconds)
-                accept = wrk(
+                base = balanced_wrk(bare.pid, BARE_URL, SEND, "", connections=16, seconds=seconds)
+                accept = balanced_wrk(
+                    held.process.pid,
                     f"{held.url}/api/email/send",
                     SEND,
                     BEARER["Authorization"],
@@ -243,6 +277,7 @@ def engines(work: Path, runs: int, seconds: int) -> dict[str, dict[str, float]]:
                 found["ratio"].append(accept["rps"] / base["rps"])
                 found["accept"].append(accept["rps"])
                 found["bare"].append(base["rps"])
+                found["tries"].append(base["tries"] + accept["tries"] - 2)
                 straight = wrk(direct, ZOHO_SEND, auth, connections=1, seconds=seconds)
                 through = wrk(
                     f"{instant.url}/api/email/send",
@@ -487,9 +522,11 @@ def main() -> None:
     engine_rows = [
         (
             f"durable accept rate ÷ a bare Flask view, {engine}",
-            "16 connections, the pace holds every message (202 after the commit)",
+            "16 connections, the pace holds every message (202 after the commit); runs where"
+            " one gunicorn worker took every connection run again",
             "≥ 0.7" if engine == "sqlite" else "≥ 0.5",
-            f"{f['ratio']:.2f} ({f['accept']:.0f} vs {f['bare']:.0f} req/s)",
+            f"{f['ratio']:.2f} ({f['accept']:.0f} vs {f['bare']:.0f} req/s; "
+            f"{f['tries']:.0f} runs again)",
         )
         for engine, f in state.items()
     ] + [

@@ -1,4 +1,6 @@
-"""Accepting a message: one read for the pace, the pause and the back-pressure, then the insert.
+"""Accepting a message: one statement that inserts it when nothing refuses it
+(``accept_statement.py``); else one read for the pace, the pause and the back-pressure, which
+tells why, then the insert if that read finds it clear after all.
 
 The read is the one an accept always made (the mailbox's pause and its recent calls to Zoho),
 with the back-pressure folded in as scalar subqueries that each touch a few index entries:
@@ -24,7 +26,8 @@ from mailer.runtime.pacing import RateLimit
 from mailer.storage.database import Database, Row, Tx
 from mailer.storage.group_commit import GroupCommit
 from mailer.storage.records import AcceptGate, Admission, NewMessage
-from mailer.storage.tables.message_rows import insert_message, new_message
+from mailer.storage.tables.accept_statement import insert_if_clear
+from mailer.storage.tables.message_rows import insert_message, insert_parts, new_message
 
 # How long a full queue asks a client to wait (a message leaves it at the pace).
 QUEUE_FULL_RETRY_SECONDS = 60.0
@@ -46,24 +49,41 @@ class AdmissionTable:
         leased_until: float,
     ) -> Admission:
         """Store the message unless the gate refuses it; leased to ``lease_owner`` for an
-        attempt now when the pace and the pause allow one. Answers after the commit."""
-        sql, params = _read(new, windows, gate, now)
+        attempt now when the pace and the pause allow one. Answers after the commit.
+
+        One statement when nothing refuses (``accept_statement.py``); when it stores nothing,
+        the read below tells why, in the same transaction."""
+        queued = new_message(new, now=now, leased_until=None)
+        insert = insert_if_clear(
+            new,
+            queued,
+            now=now,
+            windows=windows,
+            gate=gate,
+            lease_owner=lease_owner,
+            leased_until=leased_until,
+        )
+
+        def store_if_clear(tx: Tx) -> Admission:
+            inserted = tx.rows(*insert)
+            if not inserted:
+                return decide_and_store(tx)
+            insert_parts(tx, queued, new.tags)
+            if inserted[0]["lease_owner"] is None:
+                return Admission(queued)
+            return Admission(new_message(new, now=now, leased_until=leased_until), inline=True)
 
         def decide_and_store(tx: Tx) -> Admission:
-            found = tx.rows(sql, params)
-            checked = new.mailbox_generation
-            if checked is not None and found[0]["generation"] != checked:
-                return Admission(None, stale=True)
-            refused, paced = _decide(found, new.calls, windows, gate, now, new.send_at)
+            refused, paced, last_seq = decide(tx, new, now=now, windows=windows, gate=gate)
             if paced is None:
                 return refused
             owner = lease_owner if paced else None
             stored = new_message(new, now=now, leased_until=leased_until if owner else None)
-            seq = (found[0]["last_seq"] or 0) + 1  # the mailbox's accepts take turns: no race
+            seq = last_seq + 1  # the mailbox's accepts take turns: no race
             insert_message(tx, stored, owner, tags=new.tags, seq=seq, digest=new.digest)
             return Admission(stored, inline=owner is not None)
 
-        return self._group.run(decide_and_store, serialize=f"accept:{new.mailbox}")
+        return self._group.run(store_if_clear, serialize=f"accept:{new.mailbox}")
 
     def refusals(self, mailbox: str, *, since: float) -> dict[str, int]:
         """How many sends the mailbox refused since ``since``, by reason."""
@@ -83,6 +103,22 @@ class AdmissionTable:
                 (mailbox, reason, now, count),
             )
             tx.execute("DELETE FROM accept_refusals WHERE at < ?", (now - 86400,))
+
+
+def decide(
+    tx: Tx, new: NewMessage, *, now: float, windows: tuple[RateLimit, ...], gate: AcceptGate
+) -> tuple[Admission, bool | None, int]:
+    """What the gate says of ``new`` now, read in ``tx``: refused (or stale) with no lease
+    decision, or None refused and whether an attempt may start now; and the mailbox's last
+    number."""
+    sql, params = _read(new, windows, gate, now)
+    found = tx.rows(sql, params)
+    last_seq = int(found[0]["last_seq"] or 0)
+    checked = new.mailbox_generation
+    if checked is not None and found[0]["generation"] != checked:
+        return Admission(None, stale=True), None, last_seq
+    refused, paced = _decide(found, new.calls, windows, gate, now, new.send_at)
+    return refused, paced, last_seq
 
 
 def _read(

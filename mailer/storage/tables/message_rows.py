@@ -9,11 +9,12 @@ from typing import Any
 from mailer.storage.database import Row, Tx
 from mailer.storage.records import Attachment, BounceRecord, NewMessage, StoredMessage
 
-INSERT = (
-    "INSERT INTO messages (id, mailbox, status, payload, calls, next_attempt_at, lease_owner,"
-    " leased_until, created_at, updated_at, seq, digest, subject, recipients)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+# A message's row as inserted, in the order of ``insert_row``.
+COLUMNS = (
+    "id", "mailbox", "status", "payload", "calls", "next_attempt_at", "lease_owner",
+    "leased_until", "created_at", "updated_at", "seq", "digest", "subject", "recipients",
+)  # fmt: skip
+INSERT = f"INSERT INTO messages ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 
 
 def new_message(new: NewMessage, *, now: float, leased_until: float | None) -> StoredMessage:
@@ -44,6 +45,11 @@ def insert_message(
 ) -> None:
     """A new message, its attachments and its tags, in the caller's transaction."""
     tx.execute(INSERT, insert_row(stored, lease_owner, seq, digest))
+    insert_parts(tx, stored, tags)
+
+
+def insert_parts(tx: Tx, stored: StoredMessage, tags: tuple[str, ...]) -> None:
+    """A new message's attachments and tags, once its row is inserted."""
     if stored.attachments:
         tx.executemany(
             "INSERT INTO message_attachments (message_id, position, filename,"
