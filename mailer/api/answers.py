@@ -16,6 +16,8 @@ class Answer:
     status: int
     body: dict[str, Any]
     replayed: bool = False
+    # Kept with the message's Idempotency-Key when it was stored (nothing more to keep).
+    kept: bool = False
 
 
 def accepted(outcome: Accepted) -> Answer:
@@ -25,7 +27,7 @@ def accepted(outcome: Accepted) -> Answer:
         status = outcome.failure.status
     else:
         status = 200 if outcome.receipt is not None else 202
-    return Answer(status, accepted_view(outcome))
+    return Answer(status, accepted_view(outcome), kept=outcome.answered)
 
 
 def replayed(stored: StoredMessage) -> Answer:

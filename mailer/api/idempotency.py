@@ -8,12 +8,15 @@ import hashlib
 import json
 import logging
 import re
+from typing import Any
 
 from mailer.api.answers import Answer, accepted, replayed
 from mailer.composition.gateway import Gateway
 from mailer.runtime.errors import Conflict, InvalidRequest
 from mailer.runtime.logs import fields
+from mailer.sending.results import Accepted, IdempotencyKeyTaken
 from mailer.sending.service import SendRequest
+from mailer.storage.records import IdempotencyClaim, IdempotencyRecord
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +49,12 @@ def check_idempotency_key(key: str | None) -> str | None:
 def send_once(
     gateway: Gateway, body: object, *, key: str | None, mailbox: str, request_id: str
 ) -> Answer:
-    """``POST /api/email/send``: the send service's answer, or the first answer for a key."""
+    """``POST /api/email/send``: the send service's answer, or the first answer for a key.
+
+    The key is claimed in the transaction that stores the message, and a queued message's
+    answer is stored there too; an answer that waited for Zoho is stored after it. A request
+    that stored nothing (refused, or the store failed) claimed nothing: its retry with the
+    same key is a new request."""
     key = check_idempotency_key(key)
     request = gateway.sending.prepare(body, mailbox)
     if key is None:
@@ -54,8 +62,19 @@ def send_once(
     if mailbox != gateway.settings.mailbox:
         # Each mailbox's keys are its own; a key holds no space, so no two names meet.
         key = f"{mailbox} {key}"
-    replay = _claim(gateway, mailbox, key, body_fingerprint(body))
-    if replay is not None:
+    now = gateway.clock.now()
+    fingerprint = body_fingerprint(body)
+    claim = IdempotencyClaim(
+        key,
+        fingerprint,
+        leased_until=now + IDEMPOTENCY_LEASE_SECONDS,
+        expires_at=now + IDEMPOTENCY_TTL_SECONDS,
+        answer=_queued_answer,
+    )
+    try:
+        answer = _accept(gateway, request, request_id, claim=claim)
+    except IdempotencyKeyTaken as taken:
+        replay = _replay(gateway, mailbox, taken.record, fingerprint)
         log.info(
             "send request_id=%s outcome=replayed status=%d",
             request_id,
@@ -63,18 +82,26 @@ def send_once(
             extra=fields("send", request_id=request_id, outcome="replayed"),
         )
         return replay
-    try:
-        answer = _accept(gateway, request, request_id)
-    except Exception:
-        gateway.storage.idempotency.release(key)  # nothing was accepted
-        raise
-    gateway.storage.idempotency.complete(key, answer.status, answer.body)
+    if not answer.kept:
+        gateway.storage.idempotency.complete(key, answer.status, answer.body)
     return answer
 
 
-def _accept(gateway: Gateway, request: SendRequest, request_id: str) -> Answer:
+def _queued_answer(message_id: str, scheduled: bool) -> tuple[int, dict[str, Any]]:
+    """What a queued (or scheduled) message's request is answered, kept with its key."""
+    answer = accepted(Accepted(message_id, scheduled=scheduled))
+    return answer.status, answer.body
+
+
+def _accept(
+    gateway: Gateway,
+    request: SendRequest,
+    request_id: str,
+    *,
+    claim: IdempotencyClaim | None = None,
+) -> Answer:
     """A new message stored (and maybe sent), its answer, and the send's log line."""
-    outcome = gateway.sending.accept(request, request_id=request_id)
+    outcome = gateway.sending.accept(request, request_id=request_id, claim=claim)
     answer = accepted(outcome)
     log.info(
         "send request_id=%s id=%s zoho_message_id=%s outcome=%s status=%d recipients=%d",
@@ -96,17 +123,9 @@ def _accept(gateway: Gateway, request: SendRequest, request_id: str) -> Answer:
     return answer
 
 
-def _claim(gateway: Gateway, mailbox: str, key: str, fingerprint: str) -> Answer | None:
-    now = gateway.clock.now()
-    record = gateway.storage.idempotency.claim(
-        key,
-        fingerprint,
-        now=now,
-        leased_until=now + IDEMPOTENCY_LEASE_SECONDS,
-        expires_at=now + IDEMPOTENCY_TTL_SECONDS,
-    )
-    if record is None:
-        return None
+def _replay(gateway: Gateway, mailbox: str, record: IdempotencyRecord, fingerprint: str) -> Answer:
+    """The answer for a request whose key an earlier request holds: its first answer (the
+    message as it stands now, if it is still kept), or 409."""
     if record.fingerprint != fingerprint:
         raise Conflict(
             "this Idempotency-Key was used with a different body; use a new key",

@@ -35,7 +35,9 @@ from mailer.sending.options import SendOptions
 from mailer.sending.request import OutgoingMessage
 from mailer.sending.results import (
     Accepted,
+    IdempotencyKeyTaken,
     OutboxStats,
+    StaleMailboxRow,
     finished,
     from_stored,
     outbox_stats,
@@ -44,15 +46,10 @@ from mailer.sending.results import (
 from mailer.sending.view import message_view
 from mailer.storage.outbox_ports import Admissions, EventMaker, no_events
 from mailer.storage.ports import CallLedger, MessageQueue
-from mailer.storage.records import AcceptGate, Hold, Outcome, StoredMessage
+from mailer.storage.records import AcceptGate, Hold, IdempotencyClaim, Outcome, StoredMessage
 from mailer.transports import Receipt, Transport
 
 log = logging.getLogger(__name__)
-
-
-class StaleMailboxRow(Exception):
-    """Nothing was stored: the mailbox's row changed since the message was checked against it
-    (``SendService.accept`` checks it again)."""
 
 
 # How long messages wait before the gateway looks again whether the mailbox is reconnected.
@@ -120,6 +117,7 @@ class Outbox:
         options: SendOptions | None = None,
         source: str = "http",
         mailbox_generation: int | None = None,
+        claim: IdempotencyClaim | None = None,
     ) -> Accepted:
         """Persist ``message`` (with its tags, metadata and source); deliver it now when pacing
         allows (and ``deliver_now``, and it is not scheduled), else leave it queued.
@@ -132,7 +130,7 @@ class Outbox:
         # Leased for an attempt now if the pace allows one (only a look: the permit is taken
         # right before the attempt, so that the store's write is not inside permit and call).
         new = to_new_message(message_id, self._mailbox, message, options, source, calls)
-        new = replace(new, mailbox_generation=mailbox_generation)
+        new = replace(new, mailbox_generation=mailbox_generation, claim=claim)
         admission = self._admissions.admit(
             new,
             now=now,
@@ -143,6 +141,8 @@ class Outbox:
         )
         if admission.stale:
             raise StaleMailboxRow(self._mailbox)
+        if admission.replay is not None:
+            raise IdempotencyKeyTaken(admission.replay)
         if admission.stored is None:
             assert admission.refusal is not None
             raise self._refusals.refused(
@@ -166,7 +166,7 @@ class Outbox:
             message_id,
             f" at {utc_iso(options.send_at)}" if scheduled else " (the pace, a pause or a hold)",
         )
-        return Accepted(message_id, scheduled=scheduled)
+        return Accepted(message_id, scheduled=scheduled, answered=admission.answered)
 
     # Delivering --------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from mailer.sending.back_pressure import message_digest
 from mailer.sending.options import SendOptions
 from mailer.sending.request import OutgoingMessage
 from mailer.storage.ports import CallLedger, MessageQueue
-from mailer.storage.records import Hold, NewMessage, Outcome, StoredMessage
+from mailer.storage.records import Hold, IdempotencyRecord, NewMessage, Outcome, StoredMessage
 from mailer.transports import Receipt
 
 
@@ -68,6 +68,19 @@ def from_stored(stored: StoredMessage) -> OutgoingMessage:
     )
 
 
+class StaleMailboxRow(Exception):
+    """Nothing was stored: the mailbox's row changed since the message was checked against it
+    (``SendService.accept`` checks it again)."""
+
+
+class IdempotencyKeyTaken(Exception):
+    """Nothing was stored: an earlier request holds the Idempotency-Key (``record``)."""
+
+    def __init__(self, record: IdempotencyRecord) -> None:
+        super().__init__("an earlier request holds this Idempotency-Key")
+        self.record = record
+
+
 @dataclass(frozen=True)
 class Accepted:
     """A stored message and how its inline attempt went: sent, queued, or failed for good."""
@@ -76,6 +89,8 @@ class Accepted:
     receipt: Receipt | None = None
     failure: GatewayError | None = None
     scheduled: bool = False
+    # Its Idempotency-Key's answer was stored with it (it was only queued or scheduled).
+    answered: bool = False
 
     @property
     def outcome(self) -> str:

@@ -14,9 +14,10 @@ from typing import Protocol
 
 from mailer.runtime.clock import Clock
 from mailer.sending.options import SendOptions, parse_send_options
-from mailer.sending.outbox import Outbox, StaleMailboxRow
+from mailer.sending.outbox import Outbox
 from mailer.sending.request import OutgoingMessage, parse_send_request
-from mailer.sending.results import Accepted
+from mailer.sending.results import Accepted, StaleMailboxRow
+from mailer.storage.records import IdempotencyClaim
 from mailer.transports import Transport
 
 log = logging.getLogger(__name__)
@@ -87,9 +88,11 @@ class SendService:
         request_id: str,
         deliver_now: bool = True,
         source: str = "http",
+        claim: IdempotencyClaim | None = None,
     ) -> Accepted:
         """Store ``request``; with ``deliver_now=False`` only store it, for a running gateway to
-        deliver. Raises only when nothing was stored."""
+        deliver. With ``claim``, its Idempotency-Key is claimed with it (IdempotencyKeyTaken:
+        an earlier request holds it). Raises only when nothing was stored."""
         message_id = f"msg_{uuid.uuid4().hex}"
         parts = self._parts(request.mailbox)
         generation = request.mailbox_generation
@@ -102,6 +105,7 @@ class SendService:
                     options=request.options,
                     source=source,
                     mailbox_generation=generation if checks < STALE_CHECKS else None,
+                    claim=claim,
                 )
                 break
             except StaleMailboxRow:

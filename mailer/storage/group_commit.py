@@ -39,7 +39,7 @@ WAIT_MARGIN_SECONDS = 30.0
 @dataclass
 class _Write(Generic[T]):
     work: Callable[[Tx], T]
-    serialize: str | None
+    serialize: tuple[str, ...]
     # Set once: when the write is committed (or failed), or when its thread is to commit next.
     wake: threading.Event = field(default_factory=threading.Event)
     finished: bool = False
@@ -61,12 +61,13 @@ class GroupCommit:
     def __repr__(self) -> str:
         return f"GroupCommit(batches={self.batches}, writes={self.writes})"
 
-    def run(self, work: Callable[[Tx], T], *, serialize: str | None = None) -> T:
+    def run(self, work: Callable[[Tx], T], *, serialize: str | tuple[str, ...] = ()) -> T:
         """Run ``work`` in a batch's transaction; return its result once committed.
 
         ``work`` may run twice (alone, after its batch failed): it must only read and write
         through the transaction it is given."""
-        write: _Write[T] = _Write(work, serialize)
+        keys = (serialize,) if isinstance(serialize, str) else serialize
+        write: _Write[T] = _Write(work, keys)
         with self._lock:
             self._pending.append(write)
             write.leads = not self._committing
@@ -116,7 +117,7 @@ class GroupCommit:
                     self._committing = False
 
     def _commit(self, batch: list[_Write[Any]]) -> None:
-        keys = tuple(sorted({w.serialize for w in batch if w.serialize is not None}))
+        keys = tuple(sorted({key for write in batch for key in write.serialize}))
         results: list[Any] = []
         try:
             with self._db.write(serialize=keys) as tx:

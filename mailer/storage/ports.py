@@ -135,17 +135,16 @@ class MailboxStore(Protocol):
 
 
 class IdempotencyStore(Protocol):
-    """Idempotency records: a claim while a request is in flight, then its answer."""
+    """Idempotency records: a claim while a request is in flight, then its answer. (A send
+    claims its key in the transaction that stores its message: ``NewMessage.claim``.)"""
 
     def claim(
         self, key: str, fingerprint: str, *, now: float, leased_until: float, expires_at: float
     ) -> IdempotencyRecord | None:
         """Claim ``key``; returns the record that holds it instead, if any still does."""
 
-    def complete(self, key: str, status: int, answer: dict[str, Any]) -> None: ...
-
-    def release(self, key: str) -> None:
-        """Forget a claim whose request failed in a way worth retrying with the same key."""
+    def complete(self, key: str, status: int, answer: dict[str, Any]) -> None:
+        """The answer of the request that holds ``key``, once it has one."""
 
 
 class OAuthStateStore(Protocol):

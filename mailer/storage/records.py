@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 from typing import Any
@@ -85,6 +85,20 @@ class Grant:
     expires_at: float
     next_renewal_at: float
     scopes: str | None = None  # what the consent granted, when Zoho's reply says
+
+
+@dataclass(frozen=True)
+class IdempotencyClaim:
+    """A request's claim on its Idempotency-Key, made in the transaction that stores its
+    message: held until ``leased_until`` while the request is in flight, answered by
+    ``answer`` (the message's id, and whether it is scheduled: the HTTP status and body) when
+    the message is only queued, so the answer is stored with it."""
+
+    key: str
+    fingerprint: str
+    leased_until: float
+    expires_at: float
+    answer: Callable[[str, bool], tuple[int, dict[str, Any]]] = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -213,6 +227,8 @@ class NewMessage:
     # The generation of the mailbox's row the message was checked against (None: not checked
     # against a kept row); stored only while the row is still that generation.
     mailbox_generation: int | None = None
+    # Its request's Idempotency-Key, claimed in the same transaction (None: no key).
+    claim: IdempotencyClaim | None = None
 
 
 @dataclass(frozen=True)
@@ -237,6 +253,10 @@ class Admission:
     retry_after_seconds: float = 0.0
     # Not stored: the mailbox's row changed since the message was checked against it.
     stale: bool = False
+    # Not stored: an earlier request holds the Idempotency-Key (in flight, or answered).
+    replay: IdempotencyRecord | None = None
+    # Stored with its Idempotency-Key's answer (queued: nothing more will be said).
+    answered: bool = False
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ so that the check and the insert are one round trip:
 
 - the mailbox's row is still the generation the message was checked against;
 - no recipient is suppressed;
+- the request's Idempotency-Key, if any, is not live (in flight, or answered);
 - each accept limit's edge (the time of the N-th newest message, by the mailbox's numbering)
   is outside its window;
 - the queue is under its cap;
@@ -23,6 +24,7 @@ from typing import Any
 
 from mailer.runtime.pacing import RateLimit
 from mailer.storage.records import AcceptGate, NewMessage, StoredMessage
+from mailer.storage.tables.idempotency import LIVE
 from mailer.storage.tables.message_rows import COLUMNS, insert_row
 
 _SEQ, _STATUS = COLUMNS.index("seq"), COLUMNS.index("status")
@@ -55,6 +57,9 @@ def insert_if_clear(
             f"NOT EXISTS (SELECT 1 FROM suppressions WHERE mailbox = ? AND address IN ({marks}))"
         )
         params += [mailbox, *new.recipients]
+    if new.claim is not None:
+        clear.append(f"NOT EXISTS (SELECT 1 FROM idempotency WHERE {LIVE})")
+        params += [new.claim.key, now, now]
     for limit in gate.limits:
         clear.append(
             "NOT EXISTS (SELECT 1 FROM messages WHERE mailbox = ? AND seq = "

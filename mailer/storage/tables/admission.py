@@ -19,6 +19,7 @@ and the number is unique per mailbox (its index would refuse a second one anyway
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from mailer.runtime import pacing
@@ -27,6 +28,7 @@ from mailer.storage.database import Database, Row, Tx
 from mailer.storage.group_commit import GroupCommit
 from mailer.storage.records import AcceptGate, Admission, NewMessage
 from mailer.storage.tables.accept_statement import insert_if_clear
+from mailer.storage.tables.idempotency import keep_in, live_in, lock_name
 from mailer.storage.tables.message_rows import insert_message, insert_parts, new_message
 
 # How long a full queue asks a client to wait (a message leaves it at the pace).
@@ -70,10 +72,15 @@ class AdmissionTable:
                 return decide_and_store(tx)
             insert_parts(tx, queued, new.tags)
             if inserted[0]["lease_owner"] is None:
-                return Admission(queued)
-            return Admission(new_message(new, now=now, leased_until=leased_until), inline=True)
+                return _with_claim(tx, new, Admission(queued))
+            stored = new_message(new, now=now, leased_until=leased_until)
+            return _with_claim(tx, new, Admission(stored, inline=True))
 
         def decide_and_store(tx: Tx) -> Admission:
+            if new.claim is not None:
+                replay = live_in(tx, new.claim.key, now=now)
+                if replay is not None:
+                    return Admission(None, replay=replay)
             refused, paced, last_seq = decide(tx, new, now=now, windows=windows, gate=gate)
             if paced is None:
                 return refused
@@ -81,9 +88,12 @@ class AdmissionTable:
             stored = new_message(new, now=now, leased_until=leased_until if owner else None)
             seq = last_seq + 1  # the mailbox's accepts take turns: no race
             insert_message(tx, stored, owner, tags=new.tags, seq=seq, digest=new.digest)
-            return Admission(stored, inline=owner is not None)
+            return _with_claim(tx, new, Admission(stored, inline=owner is not None))
 
-        return self._group.run(store_if_clear, serialize=f"accept:{new.mailbox}")
+        locks = [f"accept:{new.mailbox}"]
+        if new.claim is not None:
+            locks.append(lock_name(new.claim.key))
+        return self._group.run(store_if_clear, serialize=tuple(locks))
 
     def refusals(self, mailbox: str, *, since: float) -> dict[str, int]:
         """How many sends the mailbox refused since ``since``, by reason."""
@@ -103,6 +113,24 @@ class AdmissionTable:
                 (mailbox, reason, now, count),
             )
             tx.execute("DELETE FROM accept_refusals WHERE at < ?", (now - 86400,))
+
+
+def _with_claim(tx: Tx, new: NewMessage, admission: Admission) -> Admission:
+    """The stored message's Idempotency-Key kept beside it: answered now when the message is
+    queued or scheduled, in flight while an attempt is to tell."""
+    claim = new.claim
+    if claim is None or admission.stored is None:
+        return admission
+    answer = None if admission.inline else claim.answer(new.id, new.send_at is not None)
+    keep_in(
+        tx,
+        claim.key,
+        claim.fingerprint,
+        leased_until=claim.leased_until,
+        expires_at=claim.expires_at,
+        answer=answer,
+    )
+    return replace(admission, answered=answer is not None)
 
 
 def decide(
