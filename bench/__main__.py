@@ -51,13 +51,25 @@ _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
 
 def wrk(
-    url: str, body: dict[str, Any], auth: str, *, connections: int, seconds: int
+    url: str,
+    body: dict[str, Any],
+    auth: str,
+    *,
+    connections: int,
+    seconds: int,
+    keyed: bool = False,
 ) -> dict[str, float]:
-    """Requests per second and latency percentiles (ms) of one wrk run."""
+    """Requests per second and latency percentiles (ms) of one wrk run (``keyed``: each
+    request with an Idempotency-Key of its own)."""
     threads = min(2, connections)
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", LUA, url],
-        env={**os.environ, "BENCH_BODY": json.dumps(body), "BENCH_AUTH": auth},
+        env={
+            **os.environ,
+            "BENCH_BODY": json.dumps(body),
+            "BENCH_AUTH": auth,
+            "BENCH_KEY": "1" if keyed else "",
+        },
         capture_output=True,
         text=True,
         check=True,
@@ -85,7 +97,14 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def balanced_wrk(
-    master_pid: int, url: str, body: dict[str, Any], auth: str, *, connections: int, seconds: int
+    master_pid: int,
+    url: str,
+    body: dict[str, Any],
+    auth: str,
+    *,
+    connections: int,
+    seconds: int,
+    keyed: bool = False,
 ) -> dict[str, float]:
     """``wrk`` against the gunicorn whose master is ``master_pid``, until its workers shared
     the load (``tries``: the runs it took; the last one's figures)."""
@@ -95,7 +114,7 @@ def balanced_wrk(
     while True:
         tries += 1
         before = [_cpu_seconds(pid) for pid in workers]
-        figures = wrk(url, body, auth, connections=connections, seconds=seconds)
+        figures = wrk(url, body, auth, connections=connections, seconds=seconds, keyed=keyed)
         used = [_cpu_seconds(pid) - b for pid, b in zip(workers, before, strict=True)]
         if min(used) >= BALANCED_SHARE * sum(used) or tries == BALANCE_TRIES:
             return {**figures, "tries": float(tries)}
@@ -260,7 +279,8 @@ def engines(work: Path, runs: int, seconds: int) -> dict[str, dict[str, float]]:
             db = {} if engine == "sqlite" else {"MAILER_DB": postgres.new_database()}
             instant = gateway(fake, work, f"latency-{engine}", ZOHO_RATE_LIMITS="off", **db)
             found: dict[str, list[float]] = {
-                "ratio": [], "accept": [], "bare": [], "added": [], "tries": []
+                "ratio": [], "accept": [], "bare": [], "added": [], "tries": [], "keyed": [],
+                "keyed_rps": [],
             }  # fmt: skip
             assert held.process is not None
             for _ in range(runs):
@@ -273,11 +293,22 @@ def engines(work: Path, runs: int, seconds: int) -> dict[str, dict[str, float]]:
                     connections=16,
                     seconds=seconds,
                 )
-                assert accept["errors"] == 0, accept
+                keyed = balanced_wrk(
+                    held.process.pid,
+                    f"{held.url}/api/email/send",
+                    SEND,
+                    BEARER["Authorization"],
+                    connections=16,
+                    seconds=seconds,
+                    keyed=True,
+                )
+                assert accept["errors"] == keyed["errors"] == 0, (accept, keyed)
                 found["ratio"].append(accept["rps"] / base["rps"])
                 found["accept"].append(accept["rps"])
                 found["bare"].append(base["rps"])
-                found["tries"].append(base["tries"] + accept["tries"] - 2)
+                found["keyed"].append(keyed["rps"] / accept["rps"])
+                found["keyed_rps"].append(keyed["rps"])
+                found["tries"].append(base["tries"] + accept["tries"] + keyed["tries"] - 3)
                 straight = wrk(direct, ZOHO_SEND, auth, connections=1, seconds=seconds)
                 through = wrk(
                     f"{instant.url}/api/email/send",
@@ -519,25 +550,37 @@ def main() -> None:
         print_table(smtp_rows)
         return
     state = engines(work, args.runs, args.seconds)
-    engine_rows = [
-        (
-            f"durable accept rate ÷ a bare Flask view, {engine}",
-            "16 connections, the pace holds every message (202 after the commit); runs where"
-            " one gunicorn worker took every connection run again",
-            "≥ 0.7" if engine == "sqlite" else "≥ 0.5",
-            f"{f['ratio']:.2f} ({f['accept']:.0f} vs {f['bare']:.0f} req/s; "
-            f"{f['tries']:.0f} runs again)",
-        )
-        for engine, f in state.items()
-    ] + [
-        (
-            f"added median latency of a send, {engine}",
-            "1 connection, fake answers at once",
-            "≤ 1 ms" if engine == "sqlite" else "none",
-            f"{f['added']:.2f} ms",
-        )
-        for engine, f in state.items()
-    ]
+    engine_rows = (
+        [
+            (
+                f"durable accept rate ÷ a bare Flask view, {engine}",
+                "16 connections, the pace holds every message (202 after the commit); runs where"
+                " one gunicorn worker took every connection run again",
+                "≥ 0.7" if engine == "sqlite" else "≥ 0.5",
+                f"{f['ratio']:.2f} ({f['accept']:.0f} vs {f['bare']:.0f} req/s; "
+                f"{f['tries']:.0f} runs again)",
+            )
+            for engine, f in state.items()
+        ]
+        + [
+            (
+                f"durable accept rate with an Idempotency-Key ÷ without, {engine}",
+                "as above, each request with a key of its own",
+                "none",
+                f"{f['keyed']:.2f} ({f['keyed_rps']:.0f} vs {f['accept']:.0f} req/s)",
+            )
+            for engine, f in state.items()
+        ]
+        + [
+            (
+                f"added median latency of a send, {engine}",
+                "1 connection, fake answers at once",
+                "≤ 1 ms" if engine == "sqlite" else "none",
+                f"{f['added']:.2f} ms",
+            )
+            for engine, f in state.items()
+        ]
+    )
     if args.only == "engines":
         print_table(engine_rows)
         return
