@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -93,6 +94,23 @@ def when_ready(server: Any) -> None:
     except GatewayError as exc:
         server.log.error("mailer: cannot prepare the state store: %s", exc.message)
         sys.exit(3)
+
+
+# glibc gives each thread that allocates at once an arena of its own, up to 8 per core; a
+# worker's 16 threads then hold memory that no other thread reuses. Two arenas per worker keep
+# its resident memory down (the GIL already takes the threads' turns). MALLOC_ARENA_MAX, when
+# set, is glibc's own setting and wins; a libc without mallopt (musl) is left alone.
+M_ARENA_MAX = -8
+WORKER_ARENAS = 2
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return
+    import ctypes
+
+    with contextlib.suppress(AttributeError, OSError):
+        ctypes.CDLL(None).mallopt(M_ARENA_MAX, WORKER_ARENAS)
 
 
 def post_worker_init(worker: Any) -> None:

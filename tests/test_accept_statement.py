@@ -1,13 +1,15 @@
 """The accept's one statement stores a message exactly when the read that tells why it would be
 refused finds nothing refusing it, and leases it exactly when that read allows an attempt now:
 generated states (the pace's calls, pauses and holds, suppressions, accept limits, the queue
-cap, repeats, the mailbox's generation), each checked both ways in one transaction that is
+cap, repeats, the mailbox's generation, what an earlier request left under the
+Idempotency-Key), each checked both ways in one transaction that is
 then rolled back, on both engines."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -17,9 +19,10 @@ from mailer.runtime import pacing
 from mailer.runtime.pacing import RateLimit
 from mailer.storage.database import Database, Tx
 from mailer.storage.ports import Storage
-from mailer.storage.records import AcceptGate, NewMessage
+from mailer.storage.records import AcceptGate, IdempotencyClaim, NewMessage
 from mailer.storage.tables.accept_statement import insert_if_clear
 from mailer.storage.tables.admission import decide
+from mailer.storage.tables.idempotency import live_in
 from mailer.storage.tables.message_rows import insert_message, new_message
 
 NOW = 1_000_000.0
@@ -47,6 +50,16 @@ class Scene:
     leasing: bool
     scheduled: bool
     generation: str  # "unchecked", "same", "changed"
+    key: str  # the request's Idempotency-Key: "none", or what an earlier request left under it
+
+
+# What an earlier request left under the key: (status, leased until, expires at), from NOW.
+KEY_RECORDS = {
+    "answered": (202, -10.0, 100.0),
+    "in_flight": (None, 10.0, 100.0),
+    "lapsed": (None, 0.0, 100.0),  # its worker died: the lease ran out
+    "expired": (202, -10.0, 0.0),
+}
 
 
 # Clear, leasing, one call a message under 1 per 10 s: the examples put one thing on an edge.
@@ -54,7 +67,7 @@ EDGE = Scene(
     windows=pacing.windows_for((RateLimit(1, 10.0),)), calls=1, call_ages=(), paused_for=None,
     held=False, limits=(), max_queued=None, repeats=(), earlier=(),
     recipients=("ann@example.com",), suppressed=(), leasing=True, scheduled=False,
-    generation="unchecked",
+    generation="unchecked", key="none",
 )  # fmt: skip
 limits = st.builds(RateLimit, st.integers(1, 3), st.sampled_from([1.0, 10.0, 60.0]))
 scenes = st.builds(
@@ -75,6 +88,7 @@ scenes = st.builds(
     leasing=st.booleans(),
     scheduled=st.booleans(),
     generation=st.sampled_from(["unchecked", "same", "changed"]),
+    key=st.sampled_from(["none", "unused", *KEY_RECORDS]),
 )
 
 
@@ -112,12 +126,23 @@ def set_the_scene(tx: Tx, scene: Scene) -> None:
             " VALUES (?, ?, 'hard_bounce', ?)",
             (MAILBOX, address, NOW - 100),
         )
+    if scene.key in KEY_RECORDS:
+        status, leased, expires = KEY_RECORDS[scene.key]
+        tx.execute(
+            "INSERT INTO idempotency (key, fingerprint, status, answer, leased_until, expires_at)"
+            " VALUES ('k', 'fp', ?, ?, ?, ?)",
+            (status, '{"id": "msg_earlier"}' if status else None, NOW + leased, NOW + expires),
+        )
     for seq, (age, digest, waiting) in enumerate(scene.earlier, start=1):
         earlier = NewMessage(id=f"msg_earlier_{seq}", mailbox=MAILBOX, payload={"subject": "x"})
         stored = new_message(earlier, now=NOW - age, leased_until=None)
         insert_message(tx, stored, None, tags=(), seq=seq, digest=digest)
         if not waiting:
             tx.execute("UPDATE messages SET status = 'sent' WHERE id = ?", (stored.id,))
+
+
+def no_answer(message_id: str, scheduled: bool) -> tuple[int, dict[str, Any]]:
+    raise AssertionError("the statement keeps no key: the admission does")
 
 
 def generation(db: Database, scene: Scene) -> int | None:
@@ -130,7 +155,7 @@ def generation(db: Database, scene: Scene) -> int | None:
 
 
 @settings(
-    max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(scene=scenes)
 @example(scene=replace(EDGE, call_ages=(11.0,)))  # a call on the pace window's edge
@@ -148,6 +173,9 @@ def test_the_statement_stores_and_leases_exactly_when_the_read_would(
         digest="same",
         recipients=scene.recipients,
         mailbox_generation=generation(db, scene),
+        claim=None
+        if scene.key == "none"
+        else IdempotencyClaim("k", "fp", NOW + 300, NOW + 9e4, no_answer),
     )
     gate = AcceptGate(limits=scene.limits, max_queued=scene.max_queued, repeats=scene.repeats)
     owner = "worker-1" if scene.leasing else None
@@ -162,6 +190,11 @@ def both_ways(
     with db.write() as tx:
         set_the_scene(tx, scene)
         refused, paced, _ = decide(tx, new, now=NOW, windows=scene.windows, gate=gate)
+        if scene.key in ("answered", "in_flight"):
+            assert live_in(tx, "k", now=NOW) is not None
+            paced = None  # the key is live: nothing is stored
+        else:
+            assert live_in(tx, "k", now=NOW) is None
         queued = new_message(new, now=NOW, leased_until=None)
         statement = insert_if_clear(
             new, queued, now=NOW, windows=scene.windows, gate=gate, lease_owner=owner,

@@ -74,8 +74,7 @@ def insert_if_clear(
             "(SELECT count(*) FROM (SELECT 1 FROM messages WHERE mailbox = ? AND digest = ?"
             " AND created_at > ? LIMIT ?) AS r) < ?"
         )
-        params += [mailbox, new.digest or "", now - limit.window_seconds, limit.count]
-        params.append(limit.count)
+        params += [mailbox, new.digest or "", now - limit.window_seconds, limit.count, limit.count]
 
     select, row = _values(
         new, queued, now=now, windows=windows, lease_owner=lease_owner, leased_until=leased_until
@@ -104,17 +103,19 @@ def _values(
     marks[_SEQ] = "(SELECT coalesce(max(seq), 0) + 1 FROM messages WHERE mailbox = ?)"
     row[_SEQ] = new.mailbox
     if lease_owner is None or new.send_at is not None:
-        return " ".join(["SELECT", ", ".join(marks)]), row
-    marks[_STATUS] = marks[_LEASE_OWNER] = "CASE WHEN g.go THEN ? ELSE ? END"
-    marks[_LEASED_UNTIL] = "CASE WHEN g.go THEN ? END"
-    go, go_params = _attempt_now(new.mailbox, new.calls, windows, now)
+        return f"SELECT {', '.join(marks)}", row
+    leased = {_STATUS: "sending", _LEASE_OWNER: lease_owner}
     params: list[Any] = []
     for index, value in enumerate(row):
-        given = {_STATUS: "sending", _LEASE_OWNER: lease_owner, _LEASED_UNTIL: leased_until}
-        if index in given:
-            params += [given[index]] if index == _LEASED_UNTIL else [given[index], value]
+        if index in leased:
+            marks[index] = "CASE WHEN g.go THEN ? ELSE ? END"
+            params += [leased[index], value]
+        elif index == _LEASED_UNTIL:
+            marks[index] = "CASE WHEN g.go THEN ? END"
+            params.append(leased_until)
         else:
             params.append(value)
+    go, go_params = _attempt_now(new.mailbox, new.calls, windows, now)
     return f"SELECT {', '.join(marks)} FROM (SELECT {go} AS go) AS g", [*params, *go_params]
 
 

@@ -10,10 +10,12 @@ with the back-pressure folded in as scalar subqueries that each touch a few inde
 - the queue cap: one row, kept by triggers on every change of a message's status;
 - the repeat guard: the newest few messages with the same digest.
 
-The read and the insert run in one transaction of the process's group commit
-(``group_commit.py``), which holds the mailbox's turn to accept (SQLite's write lock; on
-PostgreSQL an advisory lock per mailbox, across hosts): the read stays true until the commit,
-and the number is unique per mailbox (its index would refuse a second one anyway).
+The statement (and the read, when it runs) and the insert run in one transaction of the
+process's group commit (``group_commit.py``), which holds the mailbox's turn to accept (SQLite's
+write lock; on PostgreSQL an advisory lock per mailbox, across hosts, and one per
+Idempotency-Key): the read stays true until the commit, and the number is unique per mailbox
+(its index would refuse a second one anyway). A request's Idempotency-Key is claimed in that
+transaction, beside its message (``idempotency.py``).
 """
 
 from __future__ import annotations
