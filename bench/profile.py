@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.__main__ import BEARER, SEND, gateway, wrk
+from bench.drive import BEARER, SEND, gateway, wrk
 from tests.fake_zoho import FakeZoho
 from tests.postgres import PostgresServer
 

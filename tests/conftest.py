@@ -82,13 +82,17 @@ def report(record_property: Callable[[str, object], None]) -> Callable[[str], No
 
 
 class FakeClock:
-    """A clock that moves only when told."""
+    """A clock that moves only when told (or, with ``step``, by that much after each reading:
+    a slow machine)."""
 
     def __init__(self, start: float = START) -> None:
         self.time = start
+        self.step = 0.0
 
     def now(self) -> float:
-        return self.time
+        read = self.time
+        self.time += self.step
+        return read
 
     def advance(self, seconds: float) -> None:
         self.time += seconds

@@ -67,6 +67,35 @@ def test_a_message_is_stored_before_zoho_is_called(
     assert stored.calls == 2
 
 
+def calls_made(app: Flask) -> list[float]:
+    with app.extensions["mailer"].storage.database.read() as tx:
+        return [row["at"] for row in tx.rows("SELECT at FROM mail_calls ORDER BY at")]
+
+
+def test_an_inline_sends_permit_is_taken_with_the_message(
+    paced: Callable[..., Any], fake_zoho: FakeZoho
+) -> None:
+    app, client = paced(RateLimit(5, 60))
+    response = send(client, MESSAGE)
+    assert response.status_code == 200 and len(fake_zoho.sent) == 1
+    stored = app.extensions["mailer"].storage.messages.get(response.get_json()["id"])
+    assert calls_made(app) == [stored.created_at]  # the accept's time: its transaction
+
+
+def test_an_inline_send_stored_too_late_for_its_permit_goes_to_the_delivery_loop(
+    paced: Callable[..., Any], fake_zoho: FakeZoho, clock: FakeClock
+) -> None:
+    app, client = paced(RateLimit(2, 60))
+    clock.step = 0.2  # a slow machine: each reading of the clock 0.2 s after the one before
+    response = send(client, MESSAGE)
+    clock.step = 0.0
+    assert response.status_code == 202 and fake_zoho.sent == []
+    assert len(calls_made(app)) == 1  # its permit is spent: the pace only slows
+    app.extensions["mailer"].jobs.deliver()
+    assert len(fake_zoho.sent) == 1 and len(calls_made(app)) == 2
+    assert view(client, response.get_json()["id"])["status"] == "sent"
+
+
 def test_a_burst_is_paced_across_workers_and_delivered_completely(
     paced: Callable[..., Any], fake_zoho: FakeZoho, clock: FakeClock
 ) -> None:

@@ -244,7 +244,8 @@ class AcceptGate:
 @dataclass(frozen=True)
 class Admission:
     """What the state store said to an accept: the message stored (leased for an inline
-    attempt when ``inline``), or the back-pressure that refused it."""
+    attempt when ``inline``, its permits taken at the accept's time), or the back-pressure
+    that refused it."""
 
     stored: StoredMessage | None
     inline: bool = False

@@ -31,6 +31,7 @@ from mailer.storage.group_commit import GroupCommit
 from mailer.storage.records import AcceptGate, Admission, NewMessage
 from mailer.storage.tables.accept_statement import insert_if_clear
 from mailer.storage.tables.idempotency import keep_in, live_in, lock_name
+from mailer.storage.tables.ledger import pace_lock, take_permits
 from mailer.storage.tables.message_rows import insert_message, insert_parts, new_message
 
 # How long a full queue asks a client to wait (a message leaves it at the pace).
@@ -76,6 +77,7 @@ class AdmissionTable:
             if inserted[0]["lease_owner"] is None:
                 return _with_claim(tx, new, Admission(queued))
             stored = new_message(new, now=now, leased_until=leased_until)
+            take_permits(tx, new.mailbox, new.calls, windows, now)
             return _with_claim(tx, new, Admission(stored, inline=True))
 
         def decide_and_store(tx: Tx) -> Admission:
@@ -90,9 +92,13 @@ class AdmissionTable:
             stored = new_message(new, now=now, leased_until=leased_until if owner else None)
             seq = last_seq + 1  # the mailbox's accepts take turns: no race
             insert_message(tx, stored, owner, tags=new.tags, seq=seq, digest=new.digest)
+            if owner is not None:
+                take_permits(tx, new.mailbox, new.calls, windows, now)
             return _with_claim(tx, new, Admission(stored, inline=owner is not None))
 
         locks = [f"accept:{new.mailbox}"]
+        if lease_owner is not None:
+            locks.append(pace_lock(new.mailbox))  # its permits are taken here
         if new.claim is not None:
             locks.append(lock_name(new.claim.key))
         return self._group.run(store_if_clear, serialize=tuple(locks))

@@ -16,6 +16,26 @@ from mailer.storage.tables.webhooks import insert_event
 ANSWERS_KEPT = 10
 
 
+def pace_lock(mailbox: str) -> str:
+    """The lock under which a mailbox's permits are checked and taken (PostgreSQL: on every
+    host), until the transaction's commit."""
+    return f"pace:{mailbox}"
+
+
+def take_permits(
+    tx: Tx, mailbox: str, calls: int, windows: tuple[RateLimit, ...], now: float
+) -> None:
+    """``calls`` permits taken at ``now``, which the caller found free in ``tx`` under
+    ``pace_lock``; the calls that left every window are forgotten."""
+    if not windows or calls <= 0:
+        return
+    tx.execute(
+        "DELETE FROM mail_calls WHERE mailbox = ? AND at <= ?",
+        (mailbox, now - pacing.longest(windows)),
+    )
+    tx.executemany("INSERT INTO mail_calls (mailbox, at) VALUES (?, ?)", [(mailbox, now)] * calls)
+
+
 class LedgerTable:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -26,18 +46,11 @@ class LedgerTable:
         if not windows or calls <= 0:
             return 0.0
         # One writer per mailbox at a time, on every host: the check and the record are one.
-        with self._db.write(serialize=f"pace:{mailbox}") as tx:
-            tx.execute(
-                "DELETE FROM mail_calls WHERE mailbox = ? AND at <= ?",
-                (mailbox, now - pacing.longest(windows)),
-            )
+        with self._db.write(serialize=pace_lock(mailbox)) as tx:
             wait = pacing.wait_seconds(_recent(tx, mailbox, windows, now), calls, windows, now)
             if wait > 0:
                 return wait
-            tx.executemany(
-                "INSERT INTO mail_calls (mailbox, at) VALUES (?, ?)",
-                [(mailbox, now)] * calls,
-            )
+            take_permits(tx, mailbox, calls, windows, now)
             return 0.0
 
     def used(self, mailbox: str, windows: tuple[RateLimit, ...], *, now: float) -> list[int]:
