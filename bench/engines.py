@@ -19,6 +19,7 @@ from bench.drive import (
     wrk,
 )
 from tests.fake_zoho import ACCOUNT_ID, FakeZoho
+from tests.gunicorn_server import Gunicorn
 
 
 def engines(work: Path, runs: int, seconds: int) -> dict[str, dict[str, float]]:
@@ -47,26 +48,10 @@ def engines(work: Path, runs: int, seconds: int) -> dict[str, dict[str, float]]:
                 "ratio": [], "accept": [], "bare": [], "added": [], "tries": [], "keyed": [],
                 "keyed_rps": [], "added_paced": [],
             }  # fmt: skip
-            assert held.process is not None
             for _ in range(runs):
                 base = balanced_wrk(bare.pid, BARE_URL, SEND, "", connections=16, seconds=seconds)
-                accept = balanced_wrk(
-                    held.process.pid,
-                    f"{held.url}/api/email/send",
-                    SEND,
-                    BEARER["Authorization"],
-                    connections=16,
-                    seconds=seconds,
-                )
-                keyed = balanced_wrk(
-                    held.process.pid,
-                    f"{held.url}/api/email/send",
-                    SEND,
-                    BEARER["Authorization"],
-                    connections=16,
-                    seconds=seconds,
-                    keyed=True,
-                )
+                accept = sends(held, 16, seconds)
+                keyed = sends(held, 16, seconds, keyed=True)
                 assert accept["errors"] == keyed["errors"] == 0, (accept, keyed)
                 found["ratio"].append(accept["rps"] / base["rps"])
                 found["accept"].append(accept["rps"])
@@ -75,22 +60,8 @@ def engines(work: Path, runs: int, seconds: int) -> dict[str, dict[str, float]]:
                 found["keyed_rps"].append(keyed["rps"])
                 found["tries"].append(base["tries"] + accept["tries"] + keyed["tries"] - 3)
                 straight = wrk(direct, ZOHO_SEND, auth, connections=1, seconds=seconds)
-                through = wrk(
-                    f"{instant.url}/api/email/send",
-                    SEND,
-                    BEARER["Authorization"],
-                    connections=1,
-                    seconds=seconds,
-                )
-                found["added"].append(through["p50"] - straight["p50"])
-                through = wrk(
-                    f"{paced.url}/api/email/send",
-                    SEND,
-                    BEARER["Authorization"],
-                    connections=1,
-                    seconds=seconds,
-                )
-                found["added_paced"].append(through["p50"] - straight["p50"])
+                found["added"].append(sends(instant, 1, seconds)["p50"] - straight["p50"])
+                found["added_paced"].append(sends(paced, 1, seconds)["p50"] - straight["p50"])
             held.stop()
             instant.stop()
             paced.stop()
@@ -101,3 +72,23 @@ def engines(work: Path, runs: int, seconds: int) -> dict[str, dict[str, float]]:
         fake.stop()
         postgres.close()
     return figures
+
+
+def sends(
+    server: Gunicorn, connections: int, seconds: int, *, keyed: bool = False
+) -> dict[str, float]:
+    """wrk's sends to the gateway: one connection as it comes, more as both workers share
+    them (``balanced_wrk``)."""
+    url = f"{server.url}/api/email/send"
+    if connections == 1:
+        return wrk(url, SEND, BEARER["Authorization"], connections=1, seconds=seconds)
+    assert server.process is not None
+    return balanced_wrk(
+        server.process.pid,
+        url,
+        SEND,
+        BEARER["Authorization"],
+        connections=connections,
+        seconds=seconds,
+        keyed=keyed,
+    )
