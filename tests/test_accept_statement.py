@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 from mailer.runtime import pacing
 from mailer.runtime.pacing import RateLimit
+from mailer.storage.admission_records import AcceptGate, IdempotencyClaim, NewMessage
 from mailer.storage.database import Database, Tx
 from mailer.storage.ports import Storage
-from mailer.storage.records import AcceptGate, IdempotencyClaim, NewMessage
 from mailer.storage.tables.accept_statement import insert_if_clear
 from mailer.storage.tables.admission import decide
 from mailer.storage.tables.idempotency import live_in

@@ -8,9 +8,10 @@ from collections.abc import Callable
 
 import pytest
 
+from mailer.storage.admission_records import NewMessage
 from mailer.storage.console_ports import MessageQuery
 from mailer.storage.ports import Storage
-from mailer.storage.records import Grant, NewMessage, Outcome, WebhookEvent
+from mailer.storage.records import Grant, Outcome, WebhookEvent
 
 T0 = 1_790_000_000.0
 HOUR = int(T0 // 3600 * 3600)

@@ -17,10 +17,10 @@ import pytest
 import requests
 
 from mailer.runtime.errors import StateUnavailable
+from mailer.storage.admission_records import AcceptGate, NewMessage
 from mailer.storage.database import Tx
 from mailer.storage.group_commit import GroupCommit
 from mailer.storage.ports import Storage
-from mailer.storage.records import AcceptGate, NewMessage
 from tests.conftest import auth_header
 from tests.fake_zoho import FakeZoho
 from tests.gunicorn_server import Gunicorn, seeded_env, start

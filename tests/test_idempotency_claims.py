@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from mailer.runtime.pacing import RateLimit
+from mailer.storage.admission_records import AcceptGate, Admission, IdempotencyClaim, NewMessage
 from mailer.storage.ports import Storage
-from mailer.storage.records import AcceptGate, Admission, IdempotencyClaim, NewMessage
 
 T0 = 1_790_000_000.0
 OpenState = Callable[[str], Storage]

@@ -11,8 +11,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from mailer.runtime.errors import Conflict
+from mailer.storage.admission_records import NewMessage
 from mailer.storage.ports import Storage
-from mailer.storage.records import NewMessage
 from tests.conftest import MESSAGE, FakeClock, auth_header
 from tests.fake_zoho import FakeZoho
 

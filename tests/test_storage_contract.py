@@ -16,8 +16,9 @@ from mailer.runtime import pacing
 from mailer.runtime.errors import LockTimeout
 from mailer.runtime.pacing import RateLimit
 from mailer.storage import retention
+from mailer.storage.admission_records import NewMessage
 from mailer.storage.ports import Storage
-from mailer.storage.records import Attachment, Grant, Hold, NewMessage, Outcome, ZohoAnswer
+from mailer.storage.records import Attachment, Grant, Hold, Outcome, ZohoAnswer
 from mailer.zoho.account import Account
 
 T0 = 1_790_000_000.0

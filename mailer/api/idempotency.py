@@ -16,7 +16,7 @@ from mailer.runtime.errors import Conflict, InvalidRequest
 from mailer.runtime.logs import fields
 from mailer.sending.results import Accepted, IdempotencyKeyTaken
 from mailer.sending.service import SendRequest
-from mailer.storage.records import IdempotencyClaim, IdempotencyRecord
+from mailer.storage.admission_records import IdempotencyClaim, IdempotencyRecord
 
 log = logging.getLogger(__name__)
 

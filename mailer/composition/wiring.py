@@ -33,8 +33,8 @@ from mailer.sending.delivery_policy import DeliveryPolicy
 from mailer.sending.outbox import Outbox
 from mailer.sending.queue import QueueAdmin
 from mailer.sending.service import SendService
+from mailer.storage.admission_records import AcceptGate
 from mailer.storage.ports import Storage
-from mailer.storage.records import AcceptGate
 from mailer.transports import Transport
 from mailer.transports.dry_run import DryRunTransport
 from mailer.transports.zoho import ZohoTransport

@@ -44,9 +44,10 @@ from mailer.sending.results import (
     to_new_message,
 )
 from mailer.sending.view import message_view
+from mailer.storage.admission_records import AcceptGate, IdempotencyClaim
 from mailer.storage.outbox_ports import Admissions, EventMaker, no_events
 from mailer.storage.ports import CallLedger, MessageQueue
-from mailer.storage.records import AcceptGate, Hold, IdempotencyClaim, Outcome, StoredMessage
+from mailer.storage.records import Hold, Outcome, StoredMessage
 from mailer.transports import Receipt, Transport
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,9 @@ from mailer.runtime.errors import GatewayError
 from mailer.sending.back_pressure import message_digest
 from mailer.sending.options import SendOptions
 from mailer.sending.request import OutgoingMessage
+from mailer.storage.admission_records import IdempotencyRecord, NewMessage
 from mailer.storage.ports import CallLedger, MessageQueue
-from mailer.storage.records import Hold, IdempotencyRecord, NewMessage, Outcome, StoredMessage
+from mailer.storage.records import Hold, Outcome, StoredMessage
 from mailer.transports import Receipt
 
 

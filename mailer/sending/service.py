@@ -17,7 +17,7 @@ from mailer.sending.options import SendOptions, parse_send_options
 from mailer.sending.outbox import Outbox
 from mailer.sending.request import OutgoingMessage, parse_send_request
 from mailer.sending.results import Accepted, StaleMailboxRow
-from mailer.storage.records import IdempotencyClaim
+from mailer.storage.admission_records import IdempotencyClaim
 from mailer.transports import Transport
 
 log = logging.getLogger(__name__)

@@ -9,17 +9,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from mailer.runtime.pacing import RateLimit
-from mailer.storage.records import (
-    AcceptGate,
-    Admission,
-    Hold,
-    MailPause,
-    NewMessage,
-    Outcome,
-    StoredMessage,
-    WebhookEvent,
-    ZohoAnswer,
-)
+from mailer.storage.admission_records import AcceptGate, Admission, NewMessage
+from mailer.storage.records import Hold, MailPause, Outcome, StoredMessage, WebhookEvent, ZohoAnswer
 
 
 @dataclass(frozen=True)

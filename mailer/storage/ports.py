@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
+from mailer.storage.admission_records import IdempotencyRecord
 from mailer.storage.console_ports import ConsoleSessions, History
 from mailer.storage.outbox_ports import (
     Admissions,
@@ -22,7 +23,6 @@ from mailer.storage.records import (
     BounceRecord,
     ConnectLink,
     Grant,
-    IdempotencyRecord,
     KeyInfo,
     Mailbox,
     OAuthState,

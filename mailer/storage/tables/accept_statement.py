@@ -23,7 +23,8 @@ from __future__ import annotations
 from typing import Any
 
 from mailer.runtime.pacing import RateLimit
-from mailer.storage.records import AcceptGate, NewMessage, StoredMessage
+from mailer.storage.admission_records import AcceptGate, NewMessage
+from mailer.storage.records import StoredMessage
 from mailer.storage.tables.idempotency import LIVE
 from mailer.storage.tables.message_rows import COLUMNS, insert_row
 

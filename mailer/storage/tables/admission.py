@@ -26,9 +26,9 @@ from typing import Any
 
 from mailer.runtime import pacing
 from mailer.runtime.pacing import RateLimit
+from mailer.storage.admission_records import AcceptGate, Admission, NewMessage
 from mailer.storage.database import Database, Row, Tx
 from mailer.storage.group_commit import GroupCommit
-from mailer.storage.records import AcceptGate, Admission, NewMessage
 from mailer.storage.tables.accept_statement import insert_if_clear
 from mailer.storage.tables.idempotency import keep_in, live_in, lock_name
 from mailer.storage.tables.ledger import pace_lock, take_permits

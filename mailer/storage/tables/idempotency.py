@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mailer.storage.admission_records import IdempotencyRecord
 from mailer.storage.database import Database, Tx
-from mailer.storage.records import IdempotencyRecord
 
 # A key is live while it has not expired and its request either answered or is in flight;
 # a record whose answer never came and whose lease ran out (its worker died) is taken over.

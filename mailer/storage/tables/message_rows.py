@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mailer.storage.admission_records import NewMessage
 from mailer.storage.database import Row, Tx
-from mailer.storage.records import Attachment, BounceRecord, NewMessage, StoredMessage
+from mailer.storage.records import Attachment, BounceRecord, StoredMessage
 
 # A message's row as inserted, in the order of ``insert_row``.
 COLUMNS = (

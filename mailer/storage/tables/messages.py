@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from mailer.storage.admission_records import NewMessage
 from mailer.storage.database import Database
 from mailer.storage.ports import QueueStats
-from mailer.storage.records import NewMessage, Outcome, StoredMessage, WebhookEvent
+from mailer.storage.records import Outcome, StoredMessage, WebhookEvent
 from mailer.storage.tables.message_rows import (
     INSERT,
     bounces_of,
