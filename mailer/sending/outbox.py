@@ -331,9 +331,8 @@ class Outbox:
         metrics.message_reached(self._mailbox, outcome.status)
         return True
 
-    # Pacing ------------------------------------------------------------------------------
-
     def _take_permits(self, calls: int, now: float) -> float:
+        """Permits for ``calls`` now (the delivery loop's; an inline send took its own)."""
         return self._ledger.take(self._mailbox, calls, self._windows, now=now)
 
     # Reporting ----------------------------------------------------------------------------
